@@ -1,0 +1,136 @@
+"""The ``distillery`` console script: the composition root.
+
+The toolbox's own commands live here; every other package's commands are imported lazily,
+only when their sub-command runs, so ``distillery check`` never imports FastAPI or SQLModel.
+This is the one place in ``toolbox`` that reaches up to the other packages.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+
+from toolbox.errors import ToolboxError
+from toolbox.logging import configure_logging
+from toolbox.settings import Settings
+
+__all__ = ["app", "main"]
+
+# sub-command -> "module:attribute" of a typer app, imported on first use
+LAZY_COMMANDS: dict[str, str] = {
+    "db": "registry.cli:db_app",
+    "keys": "registry.cli:keys_app",
+    "tools": "registry.cli:tools_app",
+    "serve": "server.cli:serve_app",
+    "mcp": "server.cli:mcp_app",
+}
+
+app = typer.Typer(help="Distillery: a training-free MCP toolbox server and registry.", no_args_is_help=True)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+@app.callback()
+def _root(
+    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = None,
+) -> None:
+    configure_logging(log_level or Settings().log_level)
+
+
+@app.command()
+def check(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A tool's Python module.")],
+    entrypoint: Annotated[str | None, typer.Option(help="Function to expose; default: the only public one.")] = None,
+) -> None:
+    """Print the static-analysis report of a tool module as JSON; exit 1 when it fails."""
+    from toolbox.analysis import check_source
+
+    report = check_source(file.read_text(), entrypoint, Settings().sandbox.allowed_imports)
+    print(json.dumps(report.model_dump(mode="json"), indent=2))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("run-tool")
+def run_tool(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A tool's Python module.")],
+    args: Annotated[str, typer.Option("--args", help="Keyword arguments as a JSON object.")] = "{}",
+    entrypoint: Annotated[str | None, typer.Option(help="Function to call; default: the only public one.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Wall-clock limit in seconds.")] = None,
+) -> None:
+    """Check a tool module, run it once in the sandbox and print the result as JSON."""
+    from toolbox.analysis import build_spec
+    from toolbox.sandbox import Limits, create_sandbox
+
+    try:
+        arguments: Any = json.loads(args)
+    except json.JSONDecodeError as exc:
+        raise _fail(f"--args is not valid JSON ({exc}); pass an object such as '{{\"x\": 1}}'") from exc
+    if not isinstance(arguments, dict):
+        raise _fail("--args must be a JSON object of keyword arguments, such as '{\"x\": 1}'")
+    settings = Settings()
+    try:
+        spec = build_spec(file.read_text(), entrypoint=entrypoint, allowed_imports=settings.sandbox.allowed_imports)
+        limits = Limits.from_settings(settings.sandbox)
+        if timeout is not None:
+            limits = limits.model_copy(update={"timeout_s": timeout})
+        sandbox = create_sandbox(settings.sandbox)
+        try:
+            result = sandbox.run(spec, arguments, limits)
+        finally:
+            sandbox.close()
+    except ToolboxError as exc:
+        raise _fail(str(exc)) from exc
+    print(json.dumps(result.model_dump(mode="json"), indent=2))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def doctor() -> None:
+    """Report which sandbox isolation is available here and which one is configured."""
+    from toolbox.sandbox.isolation import doctor_report
+
+    report = doctor_report(Settings().sandbox)
+    print(json.dumps(report, indent=2))
+    if not report["configured_available"]:
+        raise typer.Exit(1)
+
+
+class _LazyGroup(click.Group):
+    """A click group that imports the other packages' command groups on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module_name, attribute = LAZY_COMMANDS[cmd_name].split(":")
+            sub_app = getattr(importlib.import_module(module_name), attribute)
+            command = typer.main.get_command(sub_app)
+            command.name = cmd_name
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+def build_command() -> click.Group:
+    """The click command tree behind ``distillery``."""
+    base = typer.main.get_command(app)
+    assert isinstance(base, click.Group)
+    group = _LazyGroup(name="distillery", commands=base.commands, callback=base.callback,
+                       params=base.params, help=base.help, no_args_is_help=True)
+    return group
+
+
+def main() -> None:
+    """Entry point of the ``distillery`` console script."""
+    sys.exit(build_command().main(prog_name="distillery"))
