@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -22,7 +22,7 @@ MAX_SOURCE_BYTES = 64 * 1024
 MAX_TESTS = 50
 
 
-class CompareMode(str, Enum):
+class CompareMode(StrEnum):
     """How a test's expected value is compared with the tool's result."""
 
     exact = "exact"

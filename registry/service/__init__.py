@@ -1,0 +1,1 @@
+"""The registry service layer: publish, curate, query, search, usage."""
