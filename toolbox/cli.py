@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
+from typer.core import TyperGroup
 
 from toolbox.errors import ToolboxError
 from toolbox.logging import configure_logging
@@ -31,7 +30,25 @@ LAZY_COMMANDS: dict[str, str] = {
     "mcp": "server.cli:mcp_app",
 }
 
-app = typer.Typer(help="Distillery: a training-free MCP toolbox server and registry.", no_args_is_help=True)
+
+
+class _LazyGroup(TyperGroup):
+    """The root command group; other packages' sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in LAZY_COMMANDS:
+            module_name, attribute = LAZY_COMMANDS[cmd_name].split(":")
+            command = typer.main.get_command(getattr(importlib.import_module(module_name), attribute))
+            command.name = cmd_name
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+app = typer.Typer(cls=_LazyGroup, help="Distillery: a training-free MCP toolbox server and registry.",
+                  no_args_is_help=True)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -106,31 +123,6 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
-class _LazyGroup(click.Group):
-    """A click group that imports the other packages' command groups on first use."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in LAZY_COMMANDS:
-            module_name, attribute = LAZY_COMMANDS[cmd_name].split(":")
-            sub_app = getattr(importlib.import_module(module_name), attribute)
-            command = typer.main.get_command(sub_app)
-            command.name = cmd_name
-            return command
-        return super().get_command(ctx, cmd_name)
-
-
-def build_command() -> click.Group:
-    """The click command tree behind ``distillery``."""
-    base = typer.main.get_command(app)
-    assert isinstance(base, click.Group)
-    group = _LazyGroup(name="distillery", commands=base.commands, callback=base.callback,
-                       params=base.params, help=base.help, no_args_is_help=True)
-    return group
-
-
 def main() -> None:
     """Entry point of the ``distillery`` console script."""
-    sys.exit(build_command().main(prog_name="distillery"))
+    app(prog_name="distillery")

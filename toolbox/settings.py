@@ -112,7 +112,12 @@ class ServerSettings(BaseModel):
     allowed_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     revision_poll_s: float = Field(default=0.2, gt=0)
-    core_tools: list[str] = Field(default_factory=list)
+    listing: Literal["all", "core"] = Field(
+        default="all",
+        description="tools/list shows search_tools, call_tool and every visible tool ('all') or only core_tools.",
+    )
+    core_tools: list[str] = Field(default_factory=list, description="MCP names (namespace.name) listed directly.")
+    page_size: int = Field(default=500, ge=1, le=5000, description="tools/list page size.")
     toolsets: dict[str, list[str]] = Field(
         default_factory=dict, description="Endpoint name -> namespaces it shows (/mcp/<name>)."
     )

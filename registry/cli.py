@@ -1,0 +1,311 @@
+"""``distillery db|keys|tools``: the registry's commands, working directly on the configured database.
+
+The database is ``DISTILLERY_DATABASE_URL`` (or SQLite in the data directory); it is migrated to
+the newest schema on first use. Machine-readable results are printed as JSON on stdout; a
+registry or toolbox error becomes one red line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.engine import Engine
+
+from registry.errors import RegistryError
+from registry.models import Role, VersionStatus
+from toolbox.errors import AnalysisError, ToolboxError
+from toolbox.settings import Settings
+
+__all__ = ["db_app", "keys_app", "tools_app"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+db_app = typer.Typer(help="The registry database.", no_args_is_help=True, add_completion=False)
+keys_app = typer.Typer(help="API keys for the REST API and MCP.", no_args_is_help=True, add_completion=False)
+tools_app = typer.Typer(help="Publish, list, search and curate tools.", no_args_is_help=True, add_completion=False)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
+
+
+def _edge(func: Callable[P, R]) -> Callable[P, R]:
+    """Translate registry and toolbox errors into a red one-line message and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except (RegistryError, ToolboxError) as exc:
+            raise _fail(str(exc) or type(exc).__name__) from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "input"
+            raise _fail(f"{where}: {first['msg']}") from None
+
+    return wrapper
+
+
+def _emit(value: Any) -> None:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    elif isinstance(value, list):
+        value = [item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in value]
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def _actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}"[:64]
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@contextmanager
+def _engine(settings: Settings | None = None) -> Iterator[Engine]:
+    """The configured database, migrated to the newest schema."""
+    from registry.db import engine_from_settings
+    from registry.migrations import upgrade
+
+    engine = engine_from_settings(settings or Settings())
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _split(qualified: str) -> tuple[str, str]:
+    namespace, dot, name = qualified.partition(".")
+    return (namespace, name) if dot else ("default", namespace)
+
+
+# -- db ---------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+@_edge
+def db_upgrade() -> None:
+    """Create or migrate the registry database to the newest schema."""
+    from registry.migrations import current_revision
+
+    settings = Settings()
+    with _engine(settings) as engine, engine.connect() as connection:
+        _emit({"database": _redact(settings.database_url), "revision": current_revision(connection)})
+
+
+# -- keys -------------------------------------------------------------------------------------
+
+
+def _key_json(key: Any) -> dict[str, Any]:
+    return {"id": key.id, "name": key.name, "prefix": key.prefix, "role": key.role.value,
+            "namespaces": list(key.namespaces), "created_at": key.created_at.isoformat(),
+            "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None}
+
+
+@keys_app.command("create")
+@_edge
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")],
+    role: Annotated[Role, typer.Option(help="reader, curator or admin.")] = Role.reader,
+    namespace: Annotated[list[str] | None, typer.Option(help="Limit the key to a namespace (repeatable).")] = None,
+) -> None:
+    """Create a key and print it with its secret (shown only this once)."""
+    from registry.service.keys import create_key
+
+    with _engine() as engine:
+        key, secret = create_key(engine, name=name, role=role, namespaces=namespace or [], actor=_actor())
+    _emit({**_key_json(key), "secret": secret})
+    typer.secho("Store the secret now: it cannot be shown again.", fg=typer.colors.YELLOW, err=True)
+
+
+@keys_app.command("list")
+@_edge
+def keys_list(all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False) -> None:
+    """List keys (never their secrets)."""
+    from registry.service.keys import list_keys
+
+    with _engine() as engine:
+        _emit([_key_json(key) for key in list_keys(engine, include_revoked=all_keys)])
+
+
+@keys_app.command("revoke")
+@_edge
+def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id or prefix.")]) -> None:
+    """Revoke a key."""
+    from registry.service.keys import revoke_key
+
+    with _engine() as engine:
+        _emit(_key_json(revoke_key(engine, key, actor=_actor())))
+
+
+# -- tools ------------------------------------------------------------------------------------
+
+
+@tools_app.command("publish")
+@_edge
+def tools_publish(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The tool's Python module.")],
+    tests: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
+                                               help="JSON list of {args, expected[, compare]}.")] = None,
+    namespace: Annotated[str, typer.Option(help="The tool's namespace.")] = "default",
+    name: Annotated[str | None, typer.Option(help="Default: the entrypoint's name.")] = None,
+    entrypoint: Annotated[str | None, typer.Option(help="Default: the only public function.")] = None,
+    description: Annotated[str | None, typer.Option(help="Default: the entrypoint's docstring.")] = None,
+    changelog: Annotated[str, typer.Option(help="What changed in this version.")] = "",
+    activate: Annotated[bool, typer.Option(help="Make the new version active at once.")] = False,
+) -> None:
+    """Check, test and publish a tool; print the outcome as JSON (exit 1 when rejected)."""
+    from registry.container import build_services
+    from registry.schemas import PublishOutcome
+    from toolbox.analysis import build_spec
+
+    settings = Settings()
+    cases: list[Any] = []
+    if tests is not None:
+        try:
+            cases = json.loads(tests.read_text())
+        except json.JSONDecodeError as exc:
+            raise _fail(f"{tests} is not valid JSON: {exc}") from None
+        if not isinstance(cases, list):
+            raise _fail(f"{tests} must hold a JSON list of {{'args': ..., 'expected': ...}} objects")
+    try:
+        spec = build_spec(file.read_text(), entrypoint=entrypoint, name=name, namespace=namespace,
+                          description=description, tests=cases, allowed_imports=settings.sandbox.allowed_imports)
+    except AnalysisError as exc:
+        findings = [f.model_dump(mode="json") if isinstance(f, BaseModel) else f for f in exc.findings]
+        _emit(PublishOutcome(kind="rejected", reasons=[str(exc)], findings=findings))
+        raise typer.Exit(1) from None
+    with _engine(settings) as engine:
+        services = build_services(settings, engine=engine)
+        try:
+            outcome = services.publisher.publish(spec, actor=_actor(), activate=activate, changelog=changelog)
+        finally:
+            services.close()
+    _emit(outcome)
+    if outcome.kind == "rejected":
+        raise typer.Exit(1)
+
+
+@tools_app.command("list")
+@_edge
+def tools_list(
+    namespace: Annotated[str | None, typer.Option(help="Only this namespace.")] = None,
+    status: Annotated[VersionStatus | None, typer.Option(help="Only tools with a version in this status.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only tools with this tag.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Tools per page.")] = 50,
+    cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page.")] = None,
+) -> None:
+    """List tools (one page; follow next_cursor)."""
+    from registry.service.queries import list_tools
+
+    with _engine() as engine:
+        _emit(list_tools(engine, namespace=namespace, status=status, tag=tag, cursor=cursor, limit=limit))
+
+
+@tools_app.command("show")
+@_edge
+def tools_show(
+    tool: Annotated[str, typer.Argument(help="NAMESPACE.NAME")],
+    ref: Annotated[str | None, typer.Option(help="Show one version (id, semver, alias or 'latest').")] = None,
+) -> None:
+    """Show a tool with its versions, or one version in full."""
+    from registry.service.queries import get_tool, get_version
+
+    namespace, name = _split(tool)
+    with _engine() as engine:
+        _emit(get_version(engine, namespace, name, ref) if ref else get_tool(engine, namespace, name))
+
+
+@tools_app.command("search")
+@_edge
+def tools_search(
+    query: Annotated[str, typer.Argument(help="What the tool should do.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many hits.")] = 10,
+    namespace: Annotated[list[str] | None, typer.Option(help="Only these namespaces (repeatable).")] = None,
+) -> None:
+    """Search active and deprecated tools."""
+    from registry.service.search import SearchIndex
+    from toolbox.embeddings import create_embedder
+
+    settings = Settings()
+    with _engine(settings) as engine:
+        index = SearchIndex(engine, create_embedder(settings.embeddings))
+        _emit(index.search(query, k=k, namespaces=namespace or None))
+
+
+@tools_app.command("diff")
+@_edge
+def tools_diff(
+    tool: Annotated[str, typer.Argument(help="NAMESPACE.NAME")],
+    base: Annotated[str, typer.Argument(help="The older version (any ref).")],
+    head: Annotated[str, typer.Argument(help="The newer version (any ref).")],
+) -> None:
+    """Source and schema diff of two versions, with the semver classification."""
+    from registry.service.diff import diff_versions
+
+    namespace, name = _split(tool)
+    with _engine() as engine:
+        _emit(diff_versions(engine, namespace, name, base, head))
+
+
+def _lifecycle(action: str, tool: str, ref: str, **kwargs: Any) -> None:
+    from registry.service.curation import Curator
+
+    namespace, name = _split(tool)
+    with _engine() as engine:
+        method = getattr(Curator(engine), action)
+        _emit(method(namespace, name, ref, actor=_actor(), **kwargs))
+
+
+ToolArg = Annotated[str, typer.Argument(help="NAMESPACE.NAME")]
+RefArg = Annotated[str, typer.Argument(help="Version id, semver, alias or 'latest'.")]
+ReasonOpt = Annotated[str, typer.Option(help="Why (kept in the audit log).")]
+
+
+@tools_app.command("approve")
+@_edge
+def tools_approve(tool: ToolArg, ref: RefArg, reason: ReasonOpt = "") -> None:
+    """Make a version active."""
+    _lifecycle("approve", tool, ref, reason=reason)
+
+
+@tools_app.command("deprecate")
+@_edge
+def tools_deprecate(
+    tool: ToolArg, ref: RefArg, reason: ReasonOpt = "",
+    replacement: Annotated[str | None, typer.Option(help="NAMESPACE.NAME@REF to use instead.")] = None,
+) -> None:
+    """Deprecate a version, optionally naming its replacement."""
+    _lifecycle("deprecate", tool, ref, reason=reason, replacement=replacement)
+
+
+@tools_app.command("yank")
+@_edge
+def tools_yank(tool: ToolArg, ref: RefArg, reason: ReasonOpt = "") -> None:
+    """Withdraw a version: it is never served again."""
+    _lifecycle("yank", tool, ref, reason=reason)
+
+
+@tools_app.command("restore")
+@_edge
+def tools_restore(tool: ToolArg, ref: RefArg, reason: ReasonOpt = "") -> None:
+    """Make a deprecated or yanked version active again."""
+    _lifecycle("restore", tool, ref, reason=reason)

@@ -1,0 +1,1 @@
+"""Alembic revision scripts of the registry schema (one module per revision)."""

@@ -1,0 +1,348 @@
+"""Publishing: static checks, tests in the sandbox, exact and behavioural dedup, semver, atomic insert.
+
+``Publisher.publish`` answers with a ``PublishOutcome`` of one of five kinds:
+
+- ``rejected``: static checks or tests failed (or the stated schemas disagree with the source);
+  nothing is written.
+- ``duplicate_of``: a version with the same normalised-AST hash exists (in any tool). No version
+  is written; if the newcomer's provenance adds task ids, teachers, trajectories or parents, it is
+  recorded as a self ``VersionLink(kind=equivalent, detail={"relation": "duplicate", ...})`` on
+  the existing version (see ``registry.service.dedup``), otherwise nothing is written at all.
+- ``equivalent_to``: a similar tool (embedding cosine ≥ ``near_threshold``) of *another* tool
+  produced equal outputs on both tools' test inputs; the link records the provenance and the
+  differential report. Other versions of the same tool are not near-dup candidates: they are
+  that tool's history, and semver handles them.
+- ``new_tool`` (1.0.0) / ``new_version`` (semver bumped by ``semver.classify_change`` against the
+  latest version, recomputed inside the write transaction).
+
+Slow work happens before ``write_transaction``; inside it the exact duplicate and the latest
+version are re-read, so concurrent publishers neither lose nor duplicate anything. A tool
+without tests becomes a flagged draft. ``before_commit`` is a test seam: called inside the
+transaction after the insert, before commit (the crash-consistency test blocks there).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from registry.db import audit, read_session, write_transaction
+from registry.errors import Conflict
+from registry.models import LinkKind, Tool, ToolVersion, VersionLink, VersionStatus
+from registry.schemas import ChangeKind, PublishOutcome, VersionSummary
+from registry.service.dedup import (
+    EmbeddingIndex,
+    differential_test,
+    effective_provenance,
+    provenance_adds,
+    spec_of_version,
+)
+from registry.service.search import embedding_text, encode_vector
+from registry.service.semver import bump, classify_change, describe_changes, parse_semver
+from toolbox.analysis import check_source, normalized_hash, version_hash
+from toolbox.embeddings import Embedder
+from toolbox.logging import get_logger
+from toolbox.sandbox.base import Limits, Sandbox
+from toolbox.settings import Settings
+from toolbox.spec import ToolSpec
+from toolbox.validate import run_tests
+
+__all__ = ["Publisher"]
+
+log = get_logger("registry.publish")
+_DOC_KEYS = frozenset({"description", "title"})
+_DEFAULT_INPUT: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+class _Duplicate(Exception):
+    """Raised inside the write transaction when another publisher stored the same code first."""
+
+    def __init__(self, version_id: str) -> None:
+        super().__init__(version_id)
+        self.version_id = version_id
+
+
+class _NothingToRecord(Exception):
+    """Rolls back a duplicate's transaction when its provenance adds nothing."""
+
+
+def _strip_docs(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_docs(v) for k, v in value.items() if k not in _DOC_KEYS}
+    if isinstance(value, list):
+        return [_strip_docs(v) for v in value]
+    return value
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+class Publisher:
+    """Validates, deduplicates, versions and stores tool specs; thread-safe, one per process is enough."""
+
+    def __init__(self, engine: Engine, *, sandbox: Sandbox | None, embedder: Embedder, settings: Settings,
+                 near_threshold: float = 0.85, near_top_k: int = 5,
+                 before_commit: Callable[[ToolVersion], None] | None = None) -> None:
+        """``sandbox=None`` skips test runs and differential tests (throughput benchmarks only)."""
+        self.engine = engine
+        self.sandbox = sandbox
+        self.embedder = embedder
+        self.settings = settings
+        self.near_threshold = near_threshold
+        self.near_top_k = near_top_k
+        self._before_commit = before_commit
+        self._limits = Limits.from_settings(settings.sandbox)
+        self._index = EmbeddingIndex(engine, embedder.name)
+
+    # -- the pipeline -------------------------------------------------------------------------
+
+    def publish(self, spec: ToolSpec, *, actor: str = "system", activate: bool = False,
+                changelog: str = "") -> PublishOutcome:
+        """Check, test, deduplicate and store ``spec``; see the module docstring for the outcomes."""
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        checked = self._static_checks(spec)
+        timings["static_ms"] = _ms(start)
+        if isinstance(checked, PublishOutcome):
+            return checked
+        spec, static_report = checked
+
+        start = time.perf_counter()
+        tests_report, rejected = self._run_tests(spec)
+        timings["tests_ms"] = _ms(start)
+        if rejected is not None:
+            return rejected
+        flagged = not spec.tests
+
+        start = time.perf_counter()
+        ast_hash = normalized_hash(spec.source, spec.entrypoint)
+        content_hash = version_hash(spec)
+        with read_session(self.engine) as session:
+            existing = self._exact(session, ast_hash)
+            own_tool = session.exec(select(Tool.id).where(Tool.namespace == spec.namespace,
+                                                          Tool.name == spec.name)).first()
+        timings["exact_ms"] = _ms(start)
+        if existing is not None:
+            return self._duplicate(existing.id, spec, actor)
+
+        start = time.perf_counter()
+        vector = self.embedder.embed([embedding_text(spec)])[0]
+        near, equivalent = self._near_duplicates(spec, vector, own_tool)
+        timings["near_ms"] = _ms(start)
+        if equivalent is not None:
+            version_id, detail = equivalent
+            return self._equivalent(version_id, spec, actor, detail)
+
+        report: dict[str, Any] = {
+            "static": static_report,
+            "tests": tests_report,
+            "near_duplicates": near,
+            "near_duplicate_check": {"embedder": self.embedder.name, "threshold": self.near_threshold,
+                                     "top_k": self.near_top_k, "verified": self.sandbox is not None},
+            "timings_ms": timings,
+        }
+        return self._insert(spec, actor=actor, activate=activate, changelog=changelog, flagged=flagged,
+                            ast_hash=ast_hash, content_hash=content_hash, embedding=encode_vector(vector),
+                            report=report)
+
+    def _static_checks(self, spec: ToolSpec) -> tuple[ToolSpec, dict[str, Any]] | PublishOutcome:
+        allowed = sorted({*self.settings.sandbox.allowed_imports, *(spec.allowed_imports or [])})
+        analysis = check_source(spec.source, spec.entrypoint, allowed)
+        findings = [f.model_dump(mode="json") for f in analysis.findings]
+        if not analysis.ok or analysis.input_schema is None:
+            reasons = [f"line {f.line}, col {f.col}: [{f.code}] {f.message}" for f in analysis.findings]
+            return PublishOutcome(kind="rejected", findings=findings,
+                                  reasons=reasons or ["static analysis failed without findings"])
+        reasons = []
+        stated_in = _strip_docs(spec.input_schema)
+        if stated_in != _DEFAULT_INPUT and stated_in != _strip_docs(analysis.input_schema):
+            reasons.append(f"input_schema disagrees with the source signature: stated {spec.input_schema}, "
+                           f"derived {analysis.input_schema}; drop it or let build_spec derive it")
+        if spec.output_schema is not None and _strip_docs(spec.output_schema) != _strip_docs(analysis.output_schema):
+            reasons.append(f"output_schema disagrees with the return annotation: stated {spec.output_schema}, "
+                           f"derived {analysis.output_schema}")
+        if reasons:
+            return PublishOutcome(kind="rejected", findings=findings, reasons=reasons)
+        derived = spec.model_copy(update={"input_schema": analysis.input_schema,
+                                          "output_schema": analysis.output_schema,
+                                          "description": spec.description or analysis.description})
+        return derived, {"ok": True, "findings": findings, "allowed_imports": allowed}
+
+    def _run_tests(self, spec: ToolSpec) -> tuple[dict[str, Any], PublishOutcome | None]:
+        if not spec.tests:
+            return {"executed": False, "reason": "the tool has no tests: flagged draft until reviewed"}, None
+        if self.sandbox is None:
+            return {"executed": False, "reason": "no sandbox configured: tests were not executed"}, None
+        report = run_tests(self.sandbox, spec, self._limits)
+        as_dict = {"executed": True, "isolation": self.sandbox.isolation, **report.model_dump(mode="json")}
+        if report.ok:
+            return as_dict, None
+        reasons = []
+        for outcome in report.outcomes:
+            if outcome.passed:
+                continue
+            got = (f"raised {outcome.error.type}: {outcome.error.message}" if outcome.error
+                   else f"returned {outcome.actual!r}")
+            reasons.append(f"test {outcome.index} failed: {spec.entrypoint}(**{outcome.args!r}) expected "
+                           f"{outcome.expected!r}, {got}")
+        return as_dict, PublishOutcome(kind="rejected", reasons=reasons, test_report=as_dict)
+
+    @staticmethod
+    def _exact(session: Session, ast_hash: str) -> ToolVersion | None:
+        return session.exec(select(ToolVersion).where(ToolVersion.ast_hash == ast_hash)
+                            .order_by(col(ToolVersion.created_at)).limit(1)).first()
+
+    def _near_duplicates(self, spec: ToolSpec, vector: Any, own_tool: str | None
+                         ) -> tuple[list[dict[str, Any]], tuple[str, dict[str, Any]] | None]:
+        candidates = self._index.nearest(vector, threshold=self.near_threshold, k=self.near_top_k,
+                                         exclude_tool_id=own_tool)
+        near: list[dict[str, Any]] = []
+        for version_id, similarity in candidates:
+            with read_session(self.engine) as session:
+                version = session.get(ToolVersion, version_id)
+                tool = session.get(Tool, version.tool_id) if version else None
+            if version is None or tool is None:
+                continue
+            entry: dict[str, Any] = {"version_id": version.id, "tool": f"{tool.namespace}.{tool.name}",
+                                     "semver": version.semver, "similarity": round(similarity, 4)}
+            if self.sandbox is None:
+                near.append({**entry, "verified": False})
+                continue
+            result = differential_test(self.sandbox, spec, spec_of_version(version, tool.namespace, tool.name),
+                                       self._limits)
+            if result.equivalent:
+                return near, (version.id, {**entry, "differential": result.as_dict()})
+            near.append({**entry, "verified": True, "differential": result.as_dict()})
+        return near, None
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def _duplicate(self, version_id: str, spec: ToolSpec, actor: str) -> PublishOutcome:
+        incoming = spec.provenance.model_dump(mode="json")
+        try:
+            with write_transaction(self.engine) as (session, revision):
+                version, tool = self._load(session, version_id)
+                if not provenance_adds(effective_provenance(session, version), incoming):
+                    raise _NothingToRecord
+                session.add(VersionLink(version_id=version.id, other_id=version.id, kind=LinkKind.equivalent,
+                                        detail={"relation": "duplicate", "spec": spec.qualified_name,
+                                                "actor": actor, "provenance": incoming}))
+                audit(session, actor=actor, action="publish.duplicate", revision=revision,
+                      target=f"{tool.namespace}.{tool.name}@{version.semver}", spec=spec.qualified_name)
+            note = "its provenance was merged into the existing version"
+        except _NothingToRecord:
+            note = "its provenance was already recorded"
+        with read_session(self.engine) as session:
+            version, tool = self._load(session, version_id)
+        reasons = [f"same normalised code as {tool.namespace}.{tool.name}@{version.semver} "
+                   f"({version.status}); no new version was stored and {note}"]
+        if version.status == VersionStatus.yanked:
+            reasons.append("the existing version is yanked: restore it instead of republishing")
+        return PublishOutcome(kind="duplicate_of", version=VersionSummary.of(version, tool.namespace, tool.name),
+                              semver=version.semver, reasons=reasons)
+
+    def _equivalent(self, version_id: str, spec: ToolSpec, actor: str, detail: dict[str, Any]) -> PublishOutcome:
+        with write_transaction(self.engine) as (session, revision):
+            version, tool = self._load(session, version_id)
+            link = {"relation": "equivalent", "spec": spec.qualified_name, "actor": actor, "source": spec.source,
+                    "provenance": spec.provenance.model_dump(mode="json"), "differential": detail["differential"]}
+            session.add(VersionLink(version_id=version.id, other_id=version.id, kind=LinkKind.equivalent,
+                                    detail=link))
+            audit(session, actor=actor, action="publish.equivalent", revision=revision,
+                  target=f"{tool.namespace}.{tool.name}@{version.semver}", spec=spec.qualified_name)
+        inputs = detail["differential"]["inputs"]
+        return PublishOutcome(
+            kind="equivalent_to", version=VersionSummary.of(version, tool.namespace, tool.name), semver=version.semver,
+            reasons=[f"behaves like {tool.namespace}.{tool.name}@{version.semver} (similarity "
+                     f"{detail['similarity']}, equal outputs on {inputs} inputs); provenance merged, no new version"])
+
+    @staticmethod
+    def _load(session: Session, version_id: str) -> tuple[ToolVersion, Tool]:
+        version = session.get(ToolVersion, version_id)
+        tool = session.get(Tool, version.tool_id) if version else None
+        if version is None or tool is None:
+            raise Conflict(f"version {version_id} disappeared while publishing")
+        return version, tool
+
+    def _insert(self, spec: ToolSpec, *, actor: str, activate: bool, changelog: str, flagged: bool, ast_hash: str,
+                content_hash: str, embedding: bytes, report: dict[str, Any]) -> PublishOutcome:
+        attempts = 3
+        for attempt in range(1, attempts + 1):
+            start = time.perf_counter()
+            try:
+                with write_transaction(self.engine) as (session, revision):
+                    existing = self._exact(session, ast_hash)
+                    if existing is not None:
+                        raise _Duplicate(existing.id)
+                    tool = session.exec(select(Tool).where(Tool.namespace == spec.namespace,
+                                                           Tool.name == spec.name)).first()
+                    latest = self._latest(session, tool.id) if tool else None
+                    if tool is None:
+                        tool = Tool(namespace=spec.namespace, name=spec.name, changed_revision=revision)
+                        session.add(tool)
+                        session.flush()
+                    semver, change, notes = self._semver(latest, spec, ast_hash)
+                    status = VersionStatus.active if activate and not flagged else VersionStatus.draft
+                    major, minor, patch = parse_semver(semver)
+                    report["timings_ms"]["insert_ms"] = _ms(start)
+                    version = ToolVersion(
+                        tool_id=tool.id, semver=semver, major=major, minor=minor, patch=patch,
+                        content_hash=content_hash, ast_hash=ast_hash, entrypoint=spec.entrypoint,
+                        description=spec.description, source=spec.source, input_schema=spec.input_schema,
+                        output_schema=spec.output_schema, tests=[t.model_dump(mode="json") for t in spec.tests],
+                        allowed_imports=spec.allowed_imports, tags=spec.tags,
+                        provenance=spec.provenance.model_dump(mode="json"), validation_report=report,
+                        changelog=changelog or notes, flagged=flagged, status=status,
+                        embedder=self.embedder.name, embedding=embedding, created_by=actor,
+                        changed_revision=revision)
+                    session.add(version)
+                    session.flush()
+                    audit(session, actor=actor, action="publish", revision=revision,
+                          target=f"{spec.qualified_name}@{semver}", version_id=version.id,
+                          kind="new_tool" if latest is None else "new_version", change=change,
+                          status=str(status), flagged=flagged)
+                    if self._before_commit is not None:
+                        self._before_commit(version)
+            except _Duplicate as dup:
+                return self._duplicate(dup.version_id, spec, actor)
+            except IntegrityError as exc:
+                if attempt == attempts:
+                    raise Conflict(f"could not store {spec.qualified_name}: {exc.orig}") from exc
+                log.warning("publish of %s raced another writer (%s); retrying", spec.qualified_name, exc.orig)
+                continue
+            log.info("published %s@%s (%s)", spec.qualified_name, semver, change or "new tool")
+            reasons = []
+            if flagged:
+                reasons.append("the tool has no tests: stored as a flagged draft"
+                               + ("; activate was ignored" if activate else ""))
+            return PublishOutcome(kind="new_tool" if latest is None else "new_version",
+                                  version=VersionSummary.of(version, spec.namespace, spec.name), semver=semver,
+                                  change=change, reasons=reasons,
+                                  test_report=report["tests"] if report["tests"].get("executed") else None)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _latest(session: Session, tool_id: str) -> ToolVersion | None:
+        return session.exec(select(ToolVersion).where(ToolVersion.tool_id == tool_id)
+                            .order_by(col(ToolVersion.major).desc(), col(ToolVersion.minor).desc(),
+                                      col(ToolVersion.patch).desc()).limit(1)).first()
+
+    @staticmethod
+    def _semver(latest: ToolVersion | None, spec: ToolSpec, ast_hash: str) -> tuple[str, ChangeKind | None, str]:
+        if latest is None:
+            return "1.0.0", None, "Initial version."
+        code_changed = latest.ast_hash != ast_hash or latest.entrypoint != spec.entrypoint
+        change, changes = classify_change(latest.input_schema, latest.output_schema, spec.input_schema,
+                                          spec.output_schema, code_changed=code_changed)
+        if change == "none":  # distinct content always gets a distinct version
+            change = "patch"
+        notes = f"{change.capitalize()} change from {latest.semver}"
+        if changes:
+            notes += f":\n{describe_changes(changes)}"
+        return bump(latest.semver, change), change, notes

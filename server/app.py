@@ -1,0 +1,108 @@
+"""One ASGI app, one port: REST under ``/api/v1`` and MCP at ``/mcp`` (plus ``/mcp/<toolset>``).
+
+The MCP endpoints are served from the root with their full paths (mounting at ``/mcp`` gives a
+307 that real clients mishandle). The process-wide ``McpRuntime`` watches the registry and fans
+change notices out to both protocol eras.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from registry.api.app import include_registry_routes
+from registry.container import RegistryServices, build_services
+from server.auth import ApiKeyVerifier, McpAuthGate
+from server.mcp_server import DistilleryServer, build_mcp_server
+from server.runtime import McpRuntime
+from toolbox.logging import get_logger
+from toolbox.settings import Settings
+
+__all__ = ["create_app", "mcp_endpoints"]
+
+logger = get_logger("server.app")
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _transport_security(settings: Settings) -> TransportSecuritySettings | None:
+    server = settings.server
+    if not server.public_hostnames:
+        if server.host not in LOOPBACK:
+            logger.warning("binding %s without DISTILLERY_SERVER__PUBLIC_HOSTNAMES: Host/Origin checks are off",
+                           server.host)
+        return None  # the SDK protects loopback binds by itself
+    hosts = [*(f"{h}:*" for h in server.public_hostnames), *server.public_hostnames,
+             "127.0.0.1:*", "localhost:*", "[::1]:*"]
+    origins = [*server.allowed_origins, *(f"https://{h}" for h in server.public_hostnames),
+               "http://127.0.0.1:*", "http://localhost:*"]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+                                     allowed_origins=origins)
+
+
+def mcp_endpoints(settings: Settings) -> dict[str, list[str] | None]:
+    """Path -> namespaces shown there (None = every namespace the caller may see)."""
+    endpoints: dict[str, list[str] | None] = {"/mcp": None}
+    for toolset, namespaces in settings.server.toolsets.items():
+        endpoints[f"/mcp/{toolset}"] = list(namespaces)
+    return endpoints
+
+
+class _McpDispatcher:
+    """Send exact MCP paths to their endpoint apps; anything else is a 404 problem."""
+
+    def __init__(self, routes: dict[str, ASGIApp]) -> None:
+        self._routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self._routes.get(scope.get("path", "").rstrip("/") or "/")
+        if app is None:
+            response = JSONResponse({"type": "about:blank", "title": "Not found", "status": 404,
+                                     "detail": "No such path; the API is under /api/v1 and MCP at /mcp."},
+                                    status_code=404, media_type="application/problem+json")
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+
+def create_app(settings: Settings, *, services: RegistryServices | None = None) -> FastAPI:
+    """The Distillery app: REST + MCP over one registry; builds the services it is not given."""
+    services = services or build_services(settings)
+    runtime = McpRuntime(services, settings)
+    verifier = ApiKeyVerifier(services.engine)
+    anonymous = settings.auth.reads_open(settings.server.host)
+    security = _transport_security(settings)
+    servers: list[DistilleryServer] = []
+    routes: dict[str, ASGIApp] = {}
+    for path, namespaces in mcp_endpoints(settings).items():
+        server = build_mcp_server(runtime, endpoint_namespaces=namespaces)
+        http_app = server.streamable_http_app(
+            streamable_http_path=path, transport_security=security, host=settings.server.host,
+            max_request_body_size=max(settings.server.max_body_bytes, 1 << 20))
+        routes[path] = McpAuthGate(http_app, verifier, anonymous_allowed=anonymous)
+        servers.append(server)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            services.usage.start()
+            stack.callback(services.close)
+            for server in servers:
+                await stack.enter_async_context(server.session_manager.run())
+            async with anyio.create_task_group() as group:
+                group.start_soon(runtime.run)
+                logger.info("serving REST at /api/v1 and MCP at %s", ", ".join(routes))
+                yield
+                group.cancel_scope.cancel()
+
+    app = FastAPI(title="Distillery", version="0.1.0", lifespan=lifespan,
+                  description="A registry of teacher-distilled tools, served over REST and MCP.")
+    app.state.runtime = runtime
+    include_registry_routes(app, services, settings)
+    app.mount("/", _McpDispatcher(routes))
+    return app

@@ -1,0 +1,134 @@
+"""What each caller sees: the served tools as MCP ``Tool`` objects, cached per revision and visibility.
+
+A tool's MCP name is ``namespace.name``. The list varies only by identity (the API key's
+namespaces and pins) and by endpoint (a toolset's namespaces), never by connection.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import mcp_types as types
+from sqlalchemy.engine import Engine
+
+from registry.schemas import Principal, ResolvedTool
+from registry.service.queries import served_tools
+
+__all__ = ["CatalogView", "ToolCatalog", "Visibility", "mcp_name", "split_mcp_name", "to_mcp_tool"]
+
+META_PREFIX = "io.distillery/"
+
+
+def mcp_name(namespace: str, name: str) -> str:
+    """The MCP tool name of ``namespace.name``."""
+    return f"{namespace}.{name}"
+
+
+def split_mcp_name(value: str) -> tuple[str, str] | None:
+    """``(namespace, name)`` of an MCP tool name, or None if it is not one of ours."""
+    namespace, dot, name = value.partition(".")
+    return (namespace, name) if dot and namespace and name and "." not in name else None
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Which tools a caller sees: namespaces (None = all) and the scope whose pins apply."""
+
+    namespaces: frozenset[str] | None = None
+    scope: str | None = None
+
+    @classmethod
+    def of(cls, principal: Principal | None, endpoint_namespaces: Iterable[str] | None) -> Visibility:
+        """The visibility of ``principal`` on an endpoint restricted to ``endpoint_namespaces``."""
+        allowed: frozenset[str] | None = None
+        if endpoint_namespaces is not None:
+            allowed = frozenset(endpoint_namespaces)
+        if principal is not None and principal.namespaces:
+            keyed = frozenset(principal.namespaces)
+            allowed = keyed if allowed is None else allowed & keyed
+        return cls(namespaces=allowed, scope=principal.key_id if principal else None)
+
+    def allows(self, namespace: str) -> bool:
+        """Whether this visibility includes ``namespace``."""
+        return self.namespaces is None or namespace in self.namespaces
+
+
+def to_mcp_tool(resolved: ResolvedTool) -> types.Tool:
+    """The MCP description of a served tool version."""
+    version = resolved.version
+    description = version.description or f"{resolved.name} (no description)"
+    if resolved.deprecated:
+        instead = f"; use {resolved.replacement} instead" if resolved.replacement else ""
+        description = f"[DEPRECATED{instead}] {description}"
+    meta: dict[str, Any] = {
+        f"{META_PREFIX}version": version.semver,
+        f"{META_PREFIX}version_id": version.id,
+        f"{META_PREFIX}content_hash": version.content_hash,
+        f"{META_PREFIX}status": version.status.value,
+    }
+    if resolved.replacement:
+        meta[f"{META_PREFIX}replacement"] = resolved.replacement
+    return types.Tool(
+        name=mcp_name(resolved.namespace, resolved.name),
+        title=resolved.name.replace("_", " ").capitalize(),
+        description=description,
+        input_schema=version.input_schema,
+        output_schema=version.output_schema,
+        annotations=types.ToolAnnotations(
+            read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+        ),
+        _meta=meta,
+    )
+
+
+@dataclass
+class CatalogView:
+    """The served tools for one (revision, visibility)."""
+
+    revision: int
+    tools: list[types.Tool]
+    served: dict[str, ResolvedTool] = field(default_factory=dict)
+
+
+class ToolCatalog:
+    """Builds and caches ``CatalogView``s; thread-safe."""
+
+    def __init__(self, engine: Engine, *, max_views: int = 256) -> None:
+        self._engine = engine
+        self._max_views = max_views
+        self._views: OrderedDict[tuple[int, Visibility], CatalogView] = OrderedDict()
+        self._lock = threading.Lock()
+        self._schemas: dict[str, dict[str, Any]] = {}
+
+    def view(self, visibility: Visibility, revision: int) -> CatalogView:
+        """The served tools for ``visibility`` at ``revision`` (built once, then cached)."""
+        key = (revision, visibility)
+        with self._lock:
+            cached = self._views.get(key)
+            if cached is not None:
+                self._views.move_to_end(key)
+                return cached
+        namespaces = sorted(visibility.namespaces) if visibility.namespaces is not None else None
+        resolved = served_tools(self._engine, namespaces=namespaces, scope=visibility.scope)
+        served = {mcp_name(r.namespace, r.name): r for r in resolved}
+        view = CatalogView(revision=revision, tools=[to_mcp_tool(r) for r in resolved], served=served)
+        with self._lock:
+            self._views[key] = view
+            for name, tool in served.items():
+                self._schemas[name] = tool.version.input_schema
+            while len(self._views) > self._max_views:
+                self._views.popitem(last=False)
+        return view
+
+    def known_input_schema(self, name: str) -> dict[str, Any] | None:
+        """The input schema last served under ``name`` to anyone (the SDK's Mcp-Param hook).
+
+        The hook runs before authentication, so it must never decide visibility; calls are
+        checked against the caller's own view.
+        """
+        with self._lock:
+            return self._schemas.get(name)

@@ -1,0 +1,58 @@
+"""``distillery serve`` (REST and MCP on one port) and ``distillery mcp`` (MCP over stdio)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from toolbox.settings import Settings
+
+__all__ = ["mcp_app", "serve_app"]
+
+serve_app = typer.Typer(help="Serve REST and MCP over HTTP.", invoke_without_command=True, add_completion=False)
+mcp_app = typer.Typer(help="Serve the toolbox over MCP stdio.", invoke_without_command=True, add_completion=False)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+@serve_app.callback()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: settings.server.host).")] = None,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port (default: settings.server.port).")] = None,
+) -> None:
+    """Serve REST under /api/v1 (docs at /docs) and MCP at /mcp until interrupted."""
+    import uvicorn
+
+    from registry.errors import RegistryError
+    from server.app import create_app
+    from toolbox.errors import ToolboxError
+
+    settings = Settings()
+    updates = {key: value for key, value in {"host": host, "port": port}.items() if value is not None}
+    if updates:
+        settings.server = settings.server.model_copy(update=updates)
+    try:
+        app = create_app(settings)
+    except (RegistryError, ToolboxError) as exc:
+        raise _fail(str(exc)) from None
+    uvicorn.run(app, host=settings.server.host, port=settings.server.port, proxy_headers=False,
+                server_header=False, log_level=settings.log_level.lower(), timeout_graceful_shutdown=3)
+
+
+@mcp_app.callback()
+def mcp() -> None:
+    """Serve MCP over stdin/stdout, for clients that start servers as subprocesses."""
+    import anyio
+
+    from registry.errors import RegistryError
+    from server.stdio import serve_stdio
+    from toolbox.errors import ToolboxError
+
+    try:
+        anyio.run(serve_stdio, Settings())
+    except (RegistryError, ToolboxError) as exc:
+        raise _fail(str(exc)) from None

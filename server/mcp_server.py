@@ -1,0 +1,147 @@
+"""The MCP server: the low-level SDK ``Server`` over the live registry.
+
+``tools/list`` shows the meta-tools ``search_tools`` and ``call_tool`` and, depending on
+settings, every visible tool or only the configured core set; every visible tool can be called
+by name either way. Handlers catch everything: a failure is an ``isError`` result or a
+JSON-RPC error with a message for people, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import anyio.to_thread
+import mcp_types as types
+from mcp.server import NotificationOptions, Server, ServerRequestContext
+from mcp.server.subscriptions import ListenHandler
+from mcp.shared.exceptions import MCPError
+
+from registry.db import current_revision
+from registry.schemas import ResolvedTool
+from server.auth import caller_principal
+from server.calls import error_result
+from server.catalog import CatalogView, Visibility
+from server.meta_tools import CALL_TOOL, META_TOOLS, SEARCH_TOOLS, compact_hit
+from server.runtime import McpRuntime
+from toolbox.logging import get_logger
+
+__all__ = ["DistilleryServer", "build_mcp_server"]
+
+logger = get_logger("server.mcp")
+
+
+class DistilleryServer(Server[Any]):
+    """A low-level server that tells legacy clients it sends ``tools/list_changed``."""
+
+    def create_initialization_options(self, notification_options: NotificationOptions | None = None,
+                                      *args: Any, **kwargs: Any) -> Any:
+        """Initialization options with ``tools.listChanged`` advertised on the legacy era too."""
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True), *args, **kwargs)
+
+
+class _Handlers:
+    def __init__(self, runtime: McpRuntime, endpoint_namespaces: Sequence[str] | None) -> None:
+        self.runtime = runtime
+        self.endpoint_namespaces = endpoint_namespaces
+
+    def visibility(self) -> Visibility:
+        return Visibility.of(caller_principal(), self.endpoint_namespaces)
+
+    async def view(self, visibility: Visibility, *, fresh: bool) -> CatalogView:
+        runtime = self.runtime
+        revision = (await anyio.to_thread.run_sync(current_revision, runtime.services.engine)
+                    if fresh else runtime.watcher.revision)
+        return await anyio.to_thread.run_sync(runtime.catalog.view, visibility, revision)
+
+    async def list_tools(self, ctx: ServerRequestContext[Any, Any],
+                         params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        view = await self.view(self.visibility(), fresh=True)
+        server_settings = self.runtime.settings.server
+        tools = view.tools
+        if server_settings.listing == "core":
+            core = set(server_settings.core_tools)
+            tools = [tool for tool in tools if tool.name in core]
+        listing = [*META_TOOLS, *tools]
+        start = _decode_cursor(params.cursor if params else None)
+        end = start + server_settings.page_size
+        return types.ListToolsResult(tools=listing[start:end],
+                                     next_cursor=str(end) if end < len(listing) else None)
+
+    async def call_tool(self, ctx: ServerRequestContext[Any, Any],
+                        params: types.CallToolRequestParams) -> types.CallToolResult:
+        try:
+            name, arguments = params.name, dict(params.arguments or {})
+            if name == SEARCH_TOOLS.name:
+                return await self.search(arguments)
+            if name == CALL_TOOL.name:
+                inner = arguments.get("name")
+                if not isinstance(inner, str) or not isinstance(arguments.get("arguments", {}), dict):
+                    return error_result("Invalid arguments: call_tool needs {'name': str, 'arguments': object}.")
+                tool = await self.lookup(inner)
+                if tool is None:
+                    return error_result(f"Unknown tool: {inner}. Use search_tools to find one.")
+                return await self.runtime.caller.call(tool, arguments.get("arguments", {}), ctx.session.report_progress)
+            tool = await self.lookup(name)
+            if tool is None:
+                raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}. Use tools/list or search_tools.")
+            return await self.runtime.caller.call(tool, arguments, ctx.session.report_progress)
+        except MCPError:
+            raise
+        except Exception:
+            logger.exception("tools/call %s failed inside the server", params.name)
+            return error_result("InternalError: the server could not complete this call; it has been logged.")
+
+    async def lookup(self, name: str) -> ResolvedTool | None:
+        visibility = self.visibility()
+        tool = (await self.view(visibility, fresh=False)).served.get(name)
+        if tool is None:  # the watcher may not have seen a change made a moment ago
+            tool = (await self.view(visibility, fresh=True)).served.get(name)
+        return tool
+
+    async def search(self, arguments: dict[str, Any]) -> types.CallToolResult:
+        query, k = arguments.get("query"), arguments.get("k", 5)
+        if not isinstance(query, str) or not query.strip():
+            return error_result("Invalid arguments: search_tools needs a non-empty 'query' string.")
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 20:
+            return error_result("Invalid arguments: 'k' must be an integer from 1 to 20.")
+        visibility = self.visibility()
+        namespaces = sorted(visibility.namespaces) if visibility.namespaces is not None else None
+        view = await self.view(visibility, fresh=False)
+        hits = await anyio.to_thread.run_sync(
+            lambda: self.runtime.services.index.search(query, k=k, namespaces=namespaces))
+        found = [compact_hit(view.served[f"{h.namespace}.{h.name}"]) for h in hits
+                 if f"{h.namespace}.{h.name}" in view.served]
+        payload = {"tools": found}
+        return types.CallToolResult(content=[types.TextContent(type="text", text=json.dumps(payload))],
+                                    structured_content=payload)
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    if not cursor.isdigit():
+        raise MCPError(types.INVALID_PARAMS, "Invalid cursor: pass back the nextCursor of the previous page.")
+    return int(cursor)
+
+
+def build_mcp_server(runtime: McpRuntime, *, endpoint_namespaces: Sequence[str] | None = None,
+                     name: str = "distillery") -> DistilleryServer:
+    """An MCP server for one endpoint (all namespaces, or a toolset's)."""
+    handlers = _Handlers(runtime, endpoint_namespaces)
+    server = DistilleryServer(
+        name,
+        version="0.1.0",
+        instructions="A box of tested Python tools. Use search_tools to find one for your task, then call it.",
+        on_list_tools=handlers.list_tools,
+        on_call_tool=handlers.call_tool,
+        on_subscriptions_listen=ListenHandler(runtime.bus),
+        get_tool_input_schema=lambda tool_name: (
+            {"type": "object"} if tool_name in {SEARCH_TOOLS.name, CALL_TOOL.name}
+            else runtime.catalog.known_input_schema(tool_name)
+        ),
+    )
+    server.middleware.append(runtime.track_legacy_sessions)
+    return server

@@ -1,0 +1,29 @@
+"""``distillery mcp``: the same box over stdio, for clients that launch servers as subprocesses."""
+
+from __future__ import annotations
+
+import anyio
+from mcp.server.stdio import stdio_server
+
+from registry.container import build_services
+from server.mcp_server import build_mcp_server
+from server.runtime import McpRuntime
+from toolbox.settings import Settings
+
+__all__ = ["serve_stdio"]
+
+
+async def serve_stdio(settings: Settings) -> None:
+    """Serve MCP on stdin/stdout until the client closes the stream."""
+    services = build_services(settings)
+    try:
+        services.usage.start()
+        runtime = McpRuntime(services, settings)
+        server = build_mcp_server(runtime)
+        async with anyio.create_task_group() as group:
+            group.start_soon(runtime.run)
+            async with stdio_server() as (read_stream, write_stream):
+                await server.run(read_stream, write_stream, server.create_initialization_options())
+            group.cancel_scope.cancel()
+    finally:
+        services.close()

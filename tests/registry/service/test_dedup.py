@@ -1,0 +1,123 @@
+"""Dedup helpers: provenance merging, the incremental embedding index, the differential test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sqlalchemy.engine import Engine
+
+from registry.db import read_session, write_transaction
+from registry.models import Tool, ToolVersion, VersionStatus
+from registry.service.dedup import (
+    EmbeddingIndex,
+    differential_test,
+    merge_provenance,
+    provenance_adds,
+    spec_of_version,
+)
+from registry.service.search import encode_vector
+from tests.registry.factories import make_spec
+from toolbox.sandbox import Sandbox
+
+
+def test_merge_provenance_unions_everything_without_repeats() -> None:
+    base = {"teacher_model": "big", "task_ids": ["t1", "t2"], "trajectory_id": "r1", "parent_version_ids": []}
+    extra = {"teacher_model": "other", "task_ids": ["t2", "t3"], "trajectory_id": "r2", "parent_version_ids": ["v9"]}
+    merged = merge_provenance(base, extra)
+    assert merged["teacher_model"] == "big" and merged["trajectory_id"] == "r1"
+    assert merged["task_ids"] == ["t1", "t2", "t3"]
+    assert merged["teacher_models"] == ["big", "other"]
+    assert merged["trajectory_ids"] == ["r1", "r2"]
+    assert merged["parent_version_ids"] == ["v9"]
+    assert merge_provenance(merged, extra) == merged
+
+
+def test_provenance_adds_only_for_something_new() -> None:
+    base = {"teacher_model": "big", "task_ids": ["t1"]}
+    assert not provenance_adds(base, {"task_ids": ["t1"]})
+    assert not provenance_adds(base, {"teacher_model": "big", "task_ids": []})
+    assert provenance_adds(base, {"task_ids": ["t2"]})
+    assert provenance_adds(base, {"teacher_model": "small"})
+    assert provenance_adds(base, {"trajectory_id": "r"})
+
+
+def insert(engine: Engine, name: str, vector: list[float], *, status: VersionStatus = VersionStatus.active,
+           embedder: str = "test") -> str:
+    """Store a version of tool ``name`` with ``vector`` as its embedding; returns the version id."""
+    spec = make_spec()
+    with write_transaction(engine) as (session, revision):
+        tool = Tool(namespace="default", name=name, changed_revision=revision)
+        session.add(tool)
+        session.flush()
+        array = np.asarray(vector, dtype=np.float32)
+        version = ToolVersion(tool_id=tool.id, semver="1.0.0", major=1, minor=0, patch=0, content_hash=name,
+                              ast_hash=name, entrypoint="add", source=spec.source, input_schema=spec.input_schema,
+                              status=status, embedder=embedder, embedding=encode_vector(array / np.linalg.norm(array)),
+                              changed_revision=revision)
+        session.add(version)
+    return version.id
+
+
+def test_embedding_index_finds_neighbours_above_threshold_and_follows_changes(sqlite_engine: Engine) -> None:
+    index = EmbeddingIndex(sqlite_engine, "test")
+    near = insert(sqlite_engine, "near", [1.0, 0.1, 0.0])
+    insert(sqlite_engine, "far", [0.0, 0.0, 1.0])
+    insert(sqlite_engine, "yanked", [1.0, 0.0, 0.0], status=VersionStatus.yanked)
+    insert(sqlite_engine, "other_embedder", [1.0, 0.0, 0.0], embedder="else")
+    query = np.asarray([1.0, 0.0, 0.0], dtype=np.float32)
+    hits = index.nearest(query, threshold=0.9, k=5)
+    assert [h[0] for h in hits] == [near] and 0.99 < hits[0][1] <= 1.0
+    later = insert(sqlite_engine, "later", [1.0, 0.0, 0.0], status=VersionStatus.draft)
+    assert [h[0] for h in index.nearest(query, threshold=0.9, k=5)] == [later, near]
+    assert [h[0] for h in index.nearest(query, threshold=0.9, k=1)] == [later]
+    with write_transaction(sqlite_engine) as (session, revision):
+        row = session.get(ToolVersion, later)
+        assert row is not None
+        row.status, row.changed_revision = VersionStatus.deprecated, revision
+    assert [h[0] for h in index.nearest(query, threshold=0.9, k=5)] == [near]
+    tool_id = spec_tool_id(sqlite_engine, near)
+    assert index.nearest(query, threshold=0.9, k=5, exclude_tool_id=tool_id) == []
+
+
+def spec_tool_id(engine: Engine, version_id: str) -> str:
+    """The tool id of a stored version."""
+    with read_session(engine) as session:
+        version = session.get(ToolVersion, version_id)
+        assert version is not None
+        return version.tool_id
+
+
+def sums(name: str, body: str, tests: list[Any]) -> Any:
+    """A list-summing spec."""
+    return make_spec(name, params="xs: list[int]", body=body, returns="int", doc="Sum.", tests=tests)
+
+
+def test_differential_test_runs_both_on_the_union_of_inputs(sandbox: Sandbox) -> None:
+    builtin = sums("a", "return sum(xs)", [({"xs": [1, 2]}, 3)])
+    loop = sums("b", "t = 0\nfor x in xs:\n    t += x\nreturn t", [({"xs": []}, 0), ({"xs": [1, 2]}, 3)])
+    result = differential_test(sandbox, loop, builtin)
+    assert result.equivalent and result.inputs == 2 and result.mismatches == []
+    clipped = sums("c", "return sum(xs) if len(xs) < 3 else 0", [({"xs": [5]}, 5)])
+    different = differential_test(sandbox, clipped, sums("d", "return sum(xs)", [({"xs": [1, 2, 3]}, 6)]))
+    assert not different.equivalent
+    assert different.mismatches == [{"args": {"xs": [1, 2, 3]}, "new": 0, "existing": 6, "reason": "outputs differ"}]
+
+
+def test_differential_test_without_inputs_or_with_errors_is_not_equivalent(sandbox: Sandbox) -> None:
+    empty = differential_test(sandbox, sums("a", "return sum(xs)", []), sums("b", "return sum(xs)", []))
+    assert not empty.equivalent and empty.inputs == 0
+    renamed = make_spec("e", params="values: list[int]", body="return sum(values)", doc="Sum.",
+                        tests=[({"values": [1]}, 1)])
+    result = differential_test(sandbox, renamed, sums("f", "return sum(xs)", [({"xs": [1]}, 1)]))
+    assert not result.equivalent and "tool failed" in result.mismatches[0]["reason"]
+
+
+def test_spec_of_version_round_trips_a_stored_version() -> None:
+    spec = make_spec()
+    version = ToolVersion(tool_id="t", semver="1.0.0", major=1, minor=0, patch=0, content_hash="c", ast_hash="a",
+                          entrypoint=spec.entrypoint, description=spec.description, source=spec.source,
+                          input_schema=spec.input_schema, output_schema=spec.output_schema,
+                          tests=[t.model_dump(mode="json") for t in spec.tests])
+    again = spec_of_version(version, "default", "add")
+    assert again.model_dump(exclude={"provenance"}) == spec.model_dump(exclude={"provenance"})
