@@ -195,8 +195,8 @@ def bench_publish(size: int, embedder: Embedder, publishes: int) -> dict[str, An
     for i in range(publishes):
         verb, noun = VERBS[i % len(VERBS)], NOUNS[(i // len(VERBS)) % len(NOUNS)]
         name = f"{verb}_{noun}_p{i}"
-        source = (f"def {name}(x: float, y: float) -> float:\n    \"\"\"{verb.capitalize()} the {noun} of x and y.\"\"\"\n"
-                  f"    return x * {i + 2} + y - {i}\n")
+        doc = f"{verb.capitalize()} the {noun} of x and y."
+        source = f'def {name}(x: float, y: float) -> float:\n    """{doc}"""\n    return x * {i + 2} + y - {i}\n'
         specs.append(build_spec(source, entrypoint=name, name=name, namespace="bench",
                                 tests=[{"args": {"x": 1.0, "y": 2.0}, "expected": 1.0 * (i + 2) + 2.0 - i}],
                                 allowed_imports=settings.sandbox.allowed_imports))

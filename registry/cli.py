@@ -111,6 +111,23 @@ def db_upgrade() -> None:
         _emit({"database": _redact(settings.database_url), "revision": current_revision(connection)})
 
 
+@db_app.command("current")
+@_edge
+def db_current() -> None:
+    """Show the database's schema revision and the newest one, without migrating."""
+    from registry.db import engine_from_settings
+    from registry.migrations import current_revision, head_revision
+
+    settings = Settings()
+    engine = engine_from_settings(settings)
+    try:
+        with engine.connect() as connection:
+            revision = current_revision(connection)
+    finally:
+        engine.dispose()
+    _emit({"database": _redact(settings.database_url), "revision": revision, "head": head_revision()})
+
+
 # -- keys -------------------------------------------------------------------------------------
 
 

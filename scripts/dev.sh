@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run Distillery on a fresh machine.
 #   scripts/dev.sh setup   system packages (bubblewrap) + .venv with the project and its dev tools
-#   scripts/dev.sh run     setup, then the main job on the embedded default (SQLite, no API keys)
+#   scripts/dev.sh run     setup, publish the example tools, serve REST + MCP on the embedded default (SQLite)
 #   scripts/dev.sh test    setup, start the services the suite uses, then lint, type-check and test
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,14 @@ setup_system() {
         log "installing bubblewrap (the sandbox's namespaces)"
         as_root apt-get update -qq
         DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq bubblewrap >/dev/null
+    fi
+}
+
+setup_node_tools() {
+    # Node 22, the MCP conformance suite and the Inspector CLI, for the end-to-end tests.
+    if [ ! -d tests/e2e/js/node_modules ]; then
+        log "installing the Node tools of the end-to-end tests"
+        (cd tests/e2e/js && npm ci --no-audit --no-fund --loglevel=error)
     fi
 }
 
@@ -59,9 +67,13 @@ case "$cmd" in
         setup_system; setup_venv ;;
     run)
         setup_system; setup_venv
-        exec .venv/bin/distillery run-tool examples/tools/solve24.py --args '{"numbers": [4, 7, 8, 8]}' ;;
+        for tool in examples/tools/*.py; do
+            .venv/bin/distillery tools publish "$tool" --namespace examples --activate >/dev/null
+        done
+        log "serving REST at http://127.0.0.1:8000/api/v1 (docs at /docs) and MCP at http://127.0.0.1:8000/mcp"
+        exec .venv/bin/distillery serve ;;
     test)
-        setup_system; setup_venv; start_services
+        setup_system; setup_venv; setup_node_tools; start_services
         log "ruff"; .venv/bin/ruff check .
         log "mypy --strict"; .venv/bin/mypy
         log "pytest"; exec .venv/bin/pytest -q -p no:cacheprovider "${@:2}" ;;

@@ -1,6 +1,7 @@
 """What each caller sees: the served tools as MCP ``Tool`` objects, cached per revision and visibility.
 
-A tool's MCP name is ``namespace.name``. The list varies only by identity (the API key's
+A tool's MCP name is ``namespace.name``, except on a toolset endpoint that shows exactly one
+namespace, where it is the bare ``name``. The list varies only by identity (the API key's
 namespaces and pins) and by endpoint (a toolset's namespaces), never by connection.
 """
 
@@ -17,9 +18,11 @@ from sqlalchemy.engine import Engine
 
 from registry.schemas import Principal, ResolvedTool
 from registry.service.queries import served_tools
+from toolbox.logging import get_logger
 
-__all__ = ["CatalogView", "ToolCatalog", "Visibility", "mcp_name", "split_mcp_name", "to_mcp_tool"]
+__all__ = ["RESERVED_NAMES", "CatalogView", "ToolCatalog", "Visibility", "mcp_name", "split_mcp_name", "to_mcp_tool"]
 
+logger = get_logger("server.catalog")
 META_PREFIX = "io.distillery/"
 
 
@@ -34,31 +37,47 @@ def split_mcp_name(value: str) -> tuple[str, str] | None:
     return (namespace, name) if dot and namespace and name and "." not in name else None
 
 
+RESERVED_NAMES = frozenset({"search_tools", "call_tool"})
+
+
 @dataclass(frozen=True)
 class Visibility:
-    """Which tools a caller sees: namespaces (None = all) and the scope whose pins apply."""
+    """Which tools a caller sees: namespaces (None = all), the scope whose pins apply, and the endpoint.
+
+    ``endpoint`` is the set of namespaces the endpoint shows (None = ``/mcp``); an endpoint with
+    exactly one namespace names its tools by their bare names.
+    """
 
     namespaces: frozenset[str] | None = None
     scope: str | None = None
+    endpoint: frozenset[str] | None = None
+
+    @property
+    def bare_names(self) -> bool:
+        """Whether tools are named ``name`` rather than ``namespace.name`` here."""
+        return self.endpoint is not None and len(self.endpoint) == 1
+
+    def tool_name(self, namespace: str, name: str) -> str:
+        """The MCP name of ``namespace.name`` for this visibility's endpoint."""
+        return name if self.bare_names else mcp_name(namespace, name)
 
     @classmethod
     def of(cls, principal: Principal | None, endpoint_namespaces: Iterable[str] | None) -> Visibility:
         """The visibility of ``principal`` on an endpoint restricted to ``endpoint_namespaces``."""
-        allowed: frozenset[str] | None = None
-        if endpoint_namespaces is not None:
-            allowed = frozenset(endpoint_namespaces)
+        endpoint = frozenset(endpoint_namespaces) if endpoint_namespaces is not None else None
+        allowed = endpoint
         if principal is not None and principal.namespaces:
             keyed = frozenset(principal.namespaces)
             allowed = keyed if allowed is None else allowed & keyed
-        return cls(namespaces=allowed, scope=principal.key_id if principal else None)
+        return cls(namespaces=allowed, scope=principal.key_id if principal else None, endpoint=endpoint)
 
     def allows(self, namespace: str) -> bool:
         """Whether this visibility includes ``namespace``."""
         return self.namespaces is None or namespace in self.namespaces
 
 
-def to_mcp_tool(resolved: ResolvedTool) -> types.Tool:
-    """The MCP description of a served tool version."""
+def to_mcp_tool(resolved: ResolvedTool, name: str | None = None) -> types.Tool:
+    """The MCP description of a served tool version, named ``name`` (default ``namespace.name``)."""
     version = resolved.version
     description = version.description or f"{resolved.name} (no description)"
     if resolved.deprecated:
@@ -73,7 +92,7 @@ def to_mcp_tool(resolved: ResolvedTool) -> types.Tool:
     if resolved.replacement:
         meta[f"{META_PREFIX}replacement"] = resolved.replacement
     return types.Tool(
-        name=mcp_name(resolved.namespace, resolved.name),
+        name=name or mcp_name(resolved.namespace, resolved.name),
         title=resolved.name.replace("_", " ").capitalize(),
         description=description,
         input_schema=version.input_schema,
@@ -102,7 +121,7 @@ class ToolCatalog:
         self._max_views = max_views
         self._views: OrderedDict[tuple[int, Visibility], CatalogView] = OrderedDict()
         self._lock = threading.Lock()
-        self._schemas: dict[str, dict[str, Any]] = {}
+        self._schemas: dict[tuple[frozenset[str] | None, str], dict[str, Any]] = {}
 
     def view(self, visibility: Visibility, revision: int) -> CatalogView:
         """The served tools for ``visibility`` at ``revision`` (built once, then cached)."""
@@ -114,21 +133,27 @@ class ToolCatalog:
                 return cached
         namespaces = sorted(visibility.namespaces) if visibility.namespaces is not None else None
         resolved = served_tools(self._engine, namespaces=namespaces, scope=visibility.scope)
-        served = {mcp_name(r.namespace, r.name): r for r in resolved}
-        view = CatalogView(revision=revision, tools=[to_mcp_tool(r) for r in resolved], served=served)
+        served: dict[str, ResolvedTool] = {}
+        for tool in resolved:
+            name = visibility.tool_name(tool.namespace, tool.name)
+            if name in RESERVED_NAMES or name in served:  # only possible with bare names
+                logger.warning("not serving %s.%s as %r: the name is taken", tool.namespace, tool.name, name)
+                continue
+            served[name] = tool
+        view = CatalogView(revision=revision, tools=[to_mcp_tool(r, n) for n, r in served.items()], served=served)
         with self._lock:
             self._views[key] = view
             for name, tool in served.items():
-                self._schemas[name] = tool.version.input_schema
+                self._schemas[(visibility.endpoint, name)] = tool.version.input_schema
             while len(self._views) > self._max_views:
                 self._views.popitem(last=False)
         return view
 
-    def known_input_schema(self, name: str) -> dict[str, Any] | None:
-        """The input schema last served under ``name`` to anyone (the SDK's Mcp-Param hook).
+    def known_input_schema(self, name: str, endpoint: frozenset[str] | None = None) -> dict[str, Any] | None:
+        """The input schema last served under ``name`` on ``endpoint`` to anyone (the SDK's Mcp-Param hook).
 
         The hook runs before authentication, so it must never decide visibility; calls are
         checked against the caller's own view.
         """
         with self._lock:
-            return self._schemas.get(name)
+            return self._schemas.get((endpoint, name))

@@ -22,7 +22,7 @@ from registry.db import current_revision
 from registry.schemas import ResolvedTool
 from server.auth import caller_principal
 from server.calls import error_result
-from server.catalog import CatalogView, Visibility
+from server.catalog import CatalogView, Visibility, mcp_name
 from server.meta_tools import CALL_TOOL, META_TOOLS, SEARCH_TOOLS, compact_hit
 from server.runtime import McpRuntime
 from toolbox.logging import get_logger
@@ -50,20 +50,28 @@ class _Handlers:
     def visibility(self) -> Visibility:
         return Visibility.of(caller_principal(), self.endpoint_namespaces)
 
-    async def view(self, visibility: Visibility, *, fresh: bool) -> CatalogView:
+    async def view(self, visibility: Visibility) -> CatalogView:
+        """The caller's view at the registry's current revision (one cheap read, then the cache).
+
+        Reading the revision on every request keeps list and call in agreement the moment a
+        change commits (a yanked tool is uncallable at once), whatever the watcher has seen.
+        """
         runtime = self.runtime
-        revision = (await anyio.to_thread.run_sync(current_revision, runtime.services.engine)
-                    if fresh else runtime.watcher.revision)
-        return await anyio.to_thread.run_sync(runtime.catalog.view, visibility, revision)
+
+        def current_view() -> CatalogView:
+            return runtime.catalog.view(visibility, current_revision(runtime.services.engine))
+
+        return await anyio.to_thread.run_sync(current_view)
 
     async def list_tools(self, ctx: ServerRequestContext[Any, Any],
                          params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        view = await self.view(self.visibility(), fresh=True)
+        view = await self.view(self.visibility())
         server_settings = self.runtime.settings.server
         tools = view.tools
         if server_settings.listing == "core":
             core = set(server_settings.core_tools)
-            tools = [tool for tool in tools if tool.name in core]
+            tools = [tool for tool in tools
+                     if mcp_name(view.served[tool.name].namespace, view.served[tool.name].name) in core]
         listing = [*META_TOOLS, *tools]
         start = _decode_cursor(params.cursor if params else None)
         end = start + server_settings.page_size
@@ -95,11 +103,7 @@ class _Handlers:
             return error_result("InternalError: the server could not complete this call; it has been logged.")
 
     async def lookup(self, name: str) -> ResolvedTool | None:
-        visibility = self.visibility()
-        tool = (await self.view(visibility, fresh=False)).served.get(name)
-        if tool is None:  # the watcher may not have seen a change made a moment ago
-            tool = (await self.view(visibility, fresh=True)).served.get(name)
-        return tool
+        return (await self.view(self.visibility())).served.get(name)
 
     async def search(self, arguments: dict[str, Any]) -> types.CallToolResult:
         query, k = arguments.get("query"), arguments.get("k", 5)
@@ -109,11 +113,11 @@ class _Handlers:
             return error_result("Invalid arguments: 'k' must be an integer from 1 to 20.")
         visibility = self.visibility()
         namespaces = sorted(visibility.namespaces) if visibility.namespaces is not None else None
-        view = await self.view(visibility, fresh=False)
+        view = await self.view(visibility)
         hits = await anyio.to_thread.run_sync(
             lambda: self.runtime.services.index.search(query, k=k, namespaces=namespaces))
-        found = [compact_hit(view.served[f"{h.namespace}.{h.name}"]) for h in hits
-                 if f"{h.namespace}.{h.name}" in view.served]
+        names = [visibility.tool_name(hit.namespace, hit.name) for hit in hits]
+        found = [compact_hit(view.served[name], name) for name in names if name in view.served]
         payload = {"tools": found}
         return types.CallToolResult(content=[types.TextContent(type="text", text=json.dumps(payload))],
                                     structured_content=payload)
@@ -131,6 +135,7 @@ def build_mcp_server(runtime: McpRuntime, *, endpoint_namespaces: Sequence[str] 
                      name: str = "distillery") -> DistilleryServer:
     """An MCP server for one endpoint (all namespaces, or a toolset's)."""
     handlers = _Handlers(runtime, endpoint_namespaces)
+    endpoint = frozenset(endpoint_namespaces) if endpoint_namespaces is not None else None
     server = DistilleryServer(
         name,
         version="0.1.0",
@@ -140,7 +145,7 @@ def build_mcp_server(runtime: McpRuntime, *, endpoint_namespaces: Sequence[str] 
         on_subscriptions_listen=ListenHandler(runtime.bus),
         get_tool_input_schema=lambda tool_name: (
             {"type": "object"} if tool_name in {SEARCH_TOOLS.name, CALL_TOOL.name}
-            else runtime.catalog.known_input_schema(tool_name)
+            else runtime.catalog.known_input_schema(tool_name, endpoint)
         ),
     )
     server.middleware.append(runtime.track_legacy_sessions)

@@ -54,8 +54,8 @@ CALL_TOOL = types.Tool(
 META_TOOLS = (SEARCH_TOOLS, CALL_TOOL)
 
 
-def compact_hit(tool: ResolvedTool) -> dict[str, Any]:
-    """A short description and schema of a tool, sized for a small model's context."""
+def compact_hit(tool: ResolvedTool, name: str | None = None) -> dict[str, Any]:
+    """A short description and schema of a tool (served as ``name``), sized for a small model's context."""
     description = tool.version.description.strip().split("\n\n")[0][:300]
     schema = tool.version.input_schema
     parameters = {
@@ -63,7 +63,7 @@ def compact_hit(tool: ResolvedTool) -> dict[str, Any]:
         for key, value in schema.get("properties", {}).items()
     }
     return {
-        "name": mcp_name(tool.namespace, tool.name),
+        "name": name or mcp_name(tool.namespace, tool.name),
         "description": description,
         "parameters": parameters,
         "required": schema.get("required", []),

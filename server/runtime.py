@@ -26,7 +26,7 @@ logger = get_logger("server.runtime")
 class McpRuntime:
     """One per process; the MCP servers of every endpoint share it."""
 
-    def __init__(self, services: RegistryServices, settings: Settings) -> None:
+    def __init__(self, services: RegistryServices, settings: Settings, *, progress_interval_s: float = 1.0) -> None:
         self.services = services
         self.settings = settings
         self.catalog = ToolCatalog(services.engine)
@@ -34,6 +34,7 @@ class McpRuntime:
             services.sandbox,
             Limits.from_settings(settings.sandbox),
             record_usage=lambda version_id, ok, ms: services.usage.record(version_id, ok=ok, latency_ms=ms),
+            progress_interval_s=progress_interval_s,
         )
         self.bus = InMemorySubscriptionBus()
         self.watcher = RevisionWatcher(services.engine, poll_interval_s=settings.server.revision_poll_s)

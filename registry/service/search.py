@@ -12,7 +12,9 @@
   beyond that, the sign bits of every vector (binary quantisation, 48 bytes at 384 dims) pick the
   ``rerank`` (2,000) nearest by Hamming distance and only those are scored exactly, which keeps
   a query at 100k tools to a few milliseconds.
-- **Fusion**: reciprocal rank fusion ``sum 1 / (60 + rank)`` over the two rankings (top
+- **Fusion**: weighted reciprocal rank fusion ``sum w / (60 + rank)`` (``bm25_weight`` and
+  ``vector_weight``, 1.0 each by default; raise the vector side for a semantic embedder, whose
+  ranking is much better than BM25's) over the two rankings (top
   ``max(100, 10k)`` of each; documents with equal scores share a rank), multiplied by
   ``1 + 0.1 * log1p(calls)`` where ``calls`` is the tool's total calls in ``usage_stat`` (all
   versions and days; reloaded at most every ``usage_ttl_s``). A tool called 1,000 times gets x1.69,
@@ -40,7 +42,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -191,8 +193,11 @@ class SearchIndex:
     """In-process hybrid search over the registry's tool versions (see the module docstring)."""
 
     def __init__(self, engine: Engine, embedder: Embedder, *, usage_ttl_s: float = 30.0,
-                 embed_batch: int = 256, exact_limit: int = 20_000, rerank: int = 2_000) -> None:
+                 embed_batch: int = 256, exact_limit: int = 20_000, rerank: int = 2_000,
+                 bm25_weight: float = 1.0, vector_weight: float = 1.0) -> None:
         self.engine = engine
+        self.bm25_weight = bm25_weight
+        self.vector_weight = vector_weight
         self.exact_limit = exact_limit
         self.rerank = rerank
         self.embedder = embedder
@@ -258,11 +263,16 @@ class SearchIndex:
                    col(ToolVersion.tags), col(ToolVersion.embedder), col(ToolVersion.embedding))
             .join(Tool, col(Tool.id) == col(ToolVersion.tool_id))
         )
-        if since is not None:
-            stmt = stmt.where(or_(col(ToolVersion.changed_revision) > since, col(Tool.changed_revision) > since))
+        # Two indexed queries, not one OR across the join (which SQLite answers with a full scan).
+        statements = [stmt] if since is None else [stmt.where(col(ToolVersion.changed_revision) > since),
+                                                   stmt.where(col(Tool.changed_revision) > since)]
+        rows: dict[str, _Row] = {}
         with Session(self.engine) as session:
-            return [_Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], VersionStatus(r[8]), r[9] or "",
-                         r[10] or {}, list(r[11] or []), r[12] or "", r[13]) for r in session.execute(stmt)]
+            for statement in statements:
+                for r in session.execute(statement):
+                    rows[r[0]] = _Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], VersionStatus(r[8]), r[9] or "",
+                                      r[10] or {}, list(r[11] or []), r[12] or "", r[13])
+        return list(rows.values())
 
     def _prepare(self, rows: list[_Row]) -> dict[str, tuple[list[str], NDArray[np.float32]]]:
         """Tokens and vectors of rows not indexed yet (slow work, done outside the data lock)."""
@@ -374,9 +384,9 @@ class SearchIndex:
             similarity[~mask] = 0.0
             vector_ranks = _top_ranks(similarity, depth)
         fused: dict[int, float] = {}
-        for ranks in (bm25_ranks, vector_ranks):
+        for ranks, weight in ((bm25_ranks, self.bm25_weight), (vector_ranks, self.vector_weight)):
             for slot, rank in ranks.items():
-                fused[slot] = fused.get(slot, 0.0) + 1.0 / (RRF_K + rank)
+                fused[slot] = fused.get(slot, 0.0) + weight / (RRF_K + rank)
         scored = []
         for slot, score in fused.items():
             calls = self._tool_calls.get(meta.rows[slot][0], 0.0)

@@ -1,32 +1,27 @@
-"""``distillery db|keys|tools`` against the configured database (SQLite in the test's data directory)."""
+"""``distillery db|keys|tools`` through the console script's root app, on SQLite in the test's data directory."""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from typer.testing import CliRunner, Result
 
-from registry.cli import db_app, keys_app, tools_app
-from server.cli import mcp_app, serve_app
 from tests.registry.factories import tool_source
-
-
-def _root() -> typer.Typer:
-    """The registry's and server's command groups under one root, as ``distillery`` mounts them."""
-    root = typer.Typer()
-    for name, sub_app in (("db", db_app), ("keys", keys_app), ("tools", tools_app), ("serve", serve_app),
-                          ("mcp", mcp_app)):
-        root.add_typer(sub_app, name=name)
-    return root
+from toolbox.cli import app
 
 
 def run(*args: str, code: int = 0) -> Result:
     """Invoke ``distillery ARGS`` in-process and check its exit code."""
-    result = CliRunner().invoke(_root(), list(args))
+    try:
+        result = CliRunner().invoke(app, ["--log-level", "WARNING", *args])
+    finally:  # the root callback attaches a handler to the runner's (now closed) stderr
+        logger = logging.getLogger("distillery")
+        for handler in [h for h in logger.handlers if getattr(h, "_distillery", False)]:
+            logger.removeHandler(handler)
     assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
     return result
 
@@ -53,9 +48,11 @@ def tool_files(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_db_upgrade_creates_the_database(_isolated_data_dir: Path) -> None:
+    assert as_json(run("db", "current"))["revision"] is None
     result = as_json(run("db", "upgrade"))
     assert result["revision"] == "0001" and (_isolated_data_dir / "registry.db").exists()
     assert as_json(run("db", "upgrade"))["revision"] == "0001"
+    assert as_json(run("db", "current")) == {**result, "head": "0001"}
 
 
 def test_keys_create_list_revoke() -> None:
@@ -114,18 +111,3 @@ def test_errors_are_one_red_line(tool_files: dict[str, Path]) -> None:
     assert "not valid JSON" in run("tools", "publish", str(tool_files["add"]), "--tests", str(broken),
                                    code=1).stderr
 
-
-def test_mcp_is_not_implemented_yet() -> None:
-    result = run("mcp", code=2)
-    assert "not implemented yet" in result.stderr and "issue 4" in result.stderr
-
-
-def test_the_distillery_script_dispatches_these_commands() -> None:
-    """The composition root (toolbox.cli) reaches every command group lazily."""
-    from toolbox.cli import build_command
-
-    group = build_command()
-    assert {"db", "keys", "tools", "serve", "mcp"} <= set(group.list_commands(None))  # type: ignore[arg-type]
-    with pytest.raises(SystemExit) as exit_info:
-        group.main(args=["mcp"], prog_name="distillery")
-    assert exit_info.value.code == 2

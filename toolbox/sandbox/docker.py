@@ -67,17 +67,19 @@ def remove_stale_containers(client: Any) -> int:
     """Remove sandbox containers whose owning process (on this host) no longer exists; returns how many."""
     removed = 0
     host = socket.gethostname()
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
-        owner = str(container.labels.get(OWNER_LABEL, "")).split(":")
+    for container in client.api.containers(all=True, filters={"label": f"{LABEL}=1"}):
+        owner = str((container.get("Labels") or {}).get(OWNER_LABEL, "")).split(":")
         if len(owner) != 3 or owner[0] != host:
             continue  # another host's sandbox sharing this engine: not ours to judge
         alive = owner[1].isdigit() and _start_ticks(int(owner[1])) == owner[2]
         if not alive:
             try:
-                container.remove(force=True)
+                client.api.remove_container(container["Id"], force=True)
                 removed += 1
+            except NotFound:
+                pass
             except DockerException as exc:
-                _log.warning("could not remove stale sandbox container %s: %s", container.name, exc)
+                _log.warning("could not remove stale sandbox container %s: %s", container.get("Names"), exc)
     if removed:
         _log.info("removed %d stale sandbox container(s)", removed)
     return removed
@@ -439,8 +441,9 @@ class DockerSandbox:
         for thread in threads:
             thread.join(timeout=START_TIMEOUT_S)
         try:  # anything of this pool's a lost race left behind
-            for container in self._client.containers.list(all=True, filters={"label": f"{POOL_LABEL}={self._pool_id}"}):
-                container.remove(force=True)
+            for container in self._client.api.containers(all=True, filters={"label": f"{POOL_LABEL}={self._pool_id}"}):
+                with contextlib.suppress(NotFound):
+                    self._client.api.remove_container(container["Id"], force=True)
         except DockerException as exc:
             _log.warning("could not list sandbox containers at close: %s", exc)
 

@@ -288,7 +288,26 @@ def ensure_image(client: Any, settings: SandboxSettings) -> str:
                 raise SandboxError(f"cannot import the sandbox image {tag} into the Docker engine: {exc}") from exc
         _log.info("built sandbox image %s (%d files) in %.1f s", tag, len(plan.files), time.monotonic() - start)
         _ready[(engine, tag)] = tag
+        _prune(client, repo, tag)
         return tag
+
+
+def _prune(client: Any, repo: str, keep: str) -> None:
+    """Remove older builds of the sandbox image that no container uses (best effort)."""
+    try:
+        images = client.api.images(name=repo, filters={"label": "distillery.sandbox.image=1"})
+    except Exception as exc:
+        _log.debug("cannot list old sandbox images: %s", exc)
+        return
+    for image in images:
+        tags = image.get("RepoTags") or []
+        if keep in tags:
+            continue
+        try:
+            client.api.remove_image(image["Id"])
+            _log.info("removed old sandbox image %s", ", ".join(tags) or image["Id"][:19])
+        except Exception as exc:  # still used by a container (another process's pool): keep it
+            _log.debug("kept old sandbox image %s: %s", tags, exc)
 
 
 def _engine_id(client: Any) -> str:

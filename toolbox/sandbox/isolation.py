@@ -136,7 +136,7 @@ class LaunchPlan:
 
     def command(self, slot: int) -> list[str]:
         """The argv that starts worker ``slot``."""
-        opts = ["--preload", ",".join(self.preload)]
+        opts = ["--announce-ready", "--preload", ",".join(self.preload)]
         uid = self.uid_for(slot)
         if uid is not None:
             opts += ["--uid", str(uid)]

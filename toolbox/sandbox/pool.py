@@ -1,21 +1,34 @@
-"""Host-side handle of one sandbox worker process (see ``_worker.py`` for the protocol)."""
+"""Host-side handles of sandbox worker processes (see ``_worker.py`` for the protocol).
+
+``WorkerProcess`` sends one request and reads its answer with a deadline; ``ReadyWatcher`` is one
+thread that waits, off every caller's critical path, for the ``{"ready": true}`` line a worker prints
+once it has cleaned up after a call and forked its next child.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import queue
 import select
+import selectors
 import signal
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from toolbox.errors import SandboxError
+from toolbox.logging import get_logger
 
-__all__ = ["WorkerDied", "WorkerHung", "WorkerProcess", "kill_uid"]
+__all__ = ["ReadyWatcher", "WorkerDied", "WorkerHung", "WorkerProcess", "kill_uid"]
+
+log = get_logger("sandbox")
+READY_TIMEOUT_S = 30.0
+MAX_READY_LINE = 1 << 16
 
 
 class WorkerDied(SandboxError):
@@ -24,6 +37,13 @@ class WorkerDied(SandboxError):
 
 class WorkerHung(SandboxError):
     """The worker did not answer before the host's deadline."""
+
+
+def _zombie(pid: str) -> bool:
+    """Whether ``pid`` has exited and only waits to be reaped (nothing left to kill)."""
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        stat = fh.read()
+    return stat[stat.rfind(b")") + 2:].startswith(b"Z")
 
 
 def kill_uid(uid: int, budget_s: float = 2.0) -> int:
@@ -35,7 +55,7 @@ def kill_uid(uid: int, budget_s: float = 2.0) -> int:
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 try:
-                    if os.stat(f"/proc/{entry}").st_uid == uid:
+                    if os.stat(f"/proc/{entry}").st_uid == uid and not _zombie(entry):
                         pids.append(int(entry))
                 except OSError:
                     continue
@@ -102,6 +122,33 @@ class WorkerProcess:
                 return response
         raise WorkerDied("the worker sent too many lines that answer no request")
 
+    def fileno(self) -> int:
+        """The worker's stdout (for ``select``)."""
+        return self._fd
+
+    def feed(self) -> bool:
+        """Read what is available on stdout into the buffer (call when readable); False at EOF."""
+        chunk = os.read(self._fd, 1 << 16)
+        self._buf += chunk
+        return bool(chunk)
+
+    def pop_line(self) -> bytes | None:
+        """A complete buffered line, or None."""
+        end = self._buf.find(b"\n")
+        if end < 0:
+            return None
+        line = bytes(self._buf[:end])
+        del self._buf[: end + 1]
+        return line
+
+    def buffered(self) -> int:
+        """How many bytes wait in the buffer."""
+        return len(self._buf)
+
+    def exit_code(self) -> int | None:
+        """The process's exit status, None while it runs."""
+        return self._proc.poll()
+
     def _read_json(self, deadline: float, max_bytes: int) -> dict[str, Any]:
         line = self._read_line(deadline, max_bytes)
         try:
@@ -114,10 +161,8 @@ class WorkerProcess:
 
     def _read_line(self, deadline: float, max_bytes: int) -> bytes:
         while True:
-            end = self._buf.find(b"\n")
-            if end >= 0:
-                line = bytes(self._buf[:end])
-                del self._buf[: end + 1]
+            line = self.pop_line()
+            if line is not None:
                 return line
             if len(self._buf) > max_bytes:
                 raise WorkerDied(f"the worker's answer exceeded {max_bytes} bytes")
@@ -168,3 +213,123 @@ class WorkerProcess:
         except (OSError, subprocess.TimeoutExpired):
             pass
         self.kill()
+
+
+def _ready_state(worker: WorkerProcess) -> tuple[bool, str] | None:
+    """(True, "") once the worker announced ready; (False, why) if it never will; None: keep waiting."""
+    line = worker.pop_line()
+    if line is not None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
+        if isinstance(message, dict) and message.get("ready") is True:
+            return True, ""
+        return False, f"sent {line[:200]!r} instead of its ready line"
+    if worker.buffered() > MAX_READY_LINE:
+        return False, "sent too much instead of its ready line"
+    return None
+
+
+class ReadyWatcher:
+    """One thread that waits for workers to announce ``{"ready": true}`` after their cleanup.
+
+    ``watch(worker)`` hands over a worker that has answered its call; ``on_ready(worker)`` runs when
+    its ready line arrives, ``on_lost(worker, why)`` when it exits, breaks the protocol or is not ready
+    within ``timeout_s``. Both run on the watcher thread and must not block.
+    """
+
+    def __init__(self, on_ready: Callable[[WorkerProcess], None], on_lost: Callable[[WorkerProcess, str], None],
+                 *, timeout_s: float = READY_TIMEOUT_S) -> None:
+        self._on_ready, self._on_lost, self._timeout_s = on_ready, on_lost, timeout_s
+        self._pending: queue.SimpleQueue[WorkerProcess] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._closed = False
+        self._count = 0
+        self._count_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="sandbox-ready", daemon=True)
+        self._thread.start()
+
+    @property
+    def waiting(self) -> int:
+        """How many workers are cleaning up right now."""
+        return self._count
+
+    def watch(self, worker: WorkerProcess) -> None:
+        """Wait (in the background) for ``worker``'s ready line."""
+        with self._count_lock:
+            self._count += 1
+        self._pending.put(worker)
+        self._wake()
+
+    def close(self) -> None:
+        """Stop the thread; workers still cleaning up are left to their owner."""
+        self._closed = True
+        self._wake()
+        self._thread.join(timeout=5)
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b"\0")
+
+    def _loop(self) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(self._wake_r, selectors.EVENT_READ, None)
+        deadlines: dict[WorkerProcess, float] = {}
+
+        def settle(worker: WorkerProcess, state: tuple[bool, str]) -> None:
+            deadlines.pop(worker, None)
+            with contextlib.suppress(KeyError, ValueError):
+                selector.unregister(worker.fileno())
+            with self._count_lock:
+                self._count -= 1
+            try:
+                if state[0]:
+                    self._on_ready(worker)
+                else:
+                    self._on_lost(worker, state[1])
+            except Exception:
+                log.exception("sandbox ready watcher callback failed")
+
+        try:
+            while not self._closed:
+                timeout = max(0.0, min(deadlines.values()) - time.monotonic()) if deadlines else None
+                for key, _ in selector.select(timeout):
+                    if key.data is None:
+                        with contextlib.suppress(BlockingIOError, OSError):
+                            os.read(self._wake_r, 4096)
+                        continue
+                    worker = key.data
+                    try:
+                        alive = worker.feed()
+                    except OSError as exc:
+                        settle(worker, (False, f"could not read from it: {exc}"))
+                        continue
+                    state = _ready_state(worker)
+                    if state is None and not alive:
+                        state = (False, f"exited while cleaning up after a call (code {worker.exit_code()})")
+                    if state is not None:
+                        settle(worker, state)
+                while not self._pending.empty():
+                    worker = self._pending.get()
+                    deadlines[worker] = time.monotonic() + self._timeout_s
+                    state = _ready_state(worker)
+                    if state is not None:
+                        settle(worker, state)
+                        continue
+                    with contextlib.suppress(KeyError):  # a killed worker's fd number came back
+                        stale = selector.get_key(worker.fileno()).data
+                        selector.unregister(worker.fileno())
+                        if deadlines.pop(stale, None) is not None:
+                            with self._count_lock:
+                                self._count -= 1
+                    selector.register(worker.fileno(), selectors.EVENT_READ, worker)
+                now = time.monotonic()
+                for worker, deadline in list(deadlines.items()):
+                    if deadline <= now:
+                        settle(worker, (False, f"did not finish cleaning up within {self._timeout_s:.0f} s"))
+        finally:
+            selector.close()

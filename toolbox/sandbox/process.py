@@ -1,5 +1,11 @@
 """``ProcessSandbox``: a pool of warm sandboxed workers; each call runs in a fresh forked child.
 
+Critical path of a call: take a ready worker, send the request, read the answer. Everything else
+happens while the worker is idle: it forks the next call's child ahead of time, and after answering
+it kills the call's processes and deletes its files, then prints ``{"ready": true}``; a watcher thread
+puts it back in the idle queue only then. A worker that cannot clean up exits instead and is
+replaced in the background without failing any call.
+
 Limits semantics: ``memory_mb`` is the address space a call may add ON TOP of the worker's
 baseline (Python plus the preloaded numpy/scipy/sympy, about 270 MB of mostly shared, read-only
 mappings); ``cpu_s`` is CPU seconds of the call's own process; ``timeout_s`` is wall-clock time for
@@ -8,6 +14,7 @@ the call and everything it spawned; ``max_processes`` counts processes and threa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -26,7 +33,7 @@ from toolbox.errors import SandboxError
 from toolbox.logging import get_logger
 from toolbox.sandbox.base import IsolationLevel, Limits, RunResult, ToolFailure
 from toolbox.sandbox.isolation import LaunchPlan, plan_launch, worker_env
-from toolbox.sandbox.pool import WorkerDied, WorkerHung, WorkerProcess
+from toolbox.sandbox.pool import ReadyWatcher, WorkerDied, WorkerHung, WorkerProcess
 from toolbox.settings import SandboxSettings
 from toolbox.spec import ToolSpec
 
@@ -56,6 +63,7 @@ class PoolStats:
     replaced: int = 0
     calls: int = 0
     idle: int = 0
+    cleaning: int = 0
     baseline_vm_bytes: int | None = None
 
 
@@ -96,6 +104,7 @@ class ProcessSandbox:
         self._started = False
         self._closed = False
         self._stats = PoolStats(isolation=self._plan.level, workers=settings.workers)
+        self._watcher = ReadyWatcher(self._idle.put, self._lost_while_cleaning)
         self._finalizer = weakref.finalize(self, _kill_all, self._live)
 
     @property
@@ -113,6 +122,7 @@ class ProcessSandbox:
         with self._lock:
             snapshot = PoolStats(**vars(self._stats))
         snapshot.idle = self._idle.qsize()
+        snapshot.cleaning = self._watcher.waiting
         return snapshot
 
     # ------------------------------------------------------------------ lifecycle
@@ -151,6 +161,7 @@ class ProcessSandbox:
             worker.close()
         for _ in range(self._settings.workers + 64):
             self._idle.put(_CLOSED)
+        self._watcher.close()
         self._background.shutdown(wait=False, cancel_futures=True)
         self._spawner.shutdown(wait=False)
         self._remove_scratch()
@@ -204,6 +215,14 @@ class ProcessSandbox:
                 error = str(exc)
                 log.error("could not restart sandbox worker %d: %s", slot, exc)
         self._idle.put(_Broken(slot, error))
+
+    def _lost_while_cleaning(self, worker: WorkerProcess, why: str) -> None:
+        """The watcher's report: a worker that answered its call will not become ready again."""
+        if self._closed:
+            return
+        log.warning("sandbox worker %d %s; replacing it: %s", worker.slot, why, worker.stderr_tail(500))
+        with contextlib.suppress(RuntimeError):  # the pool is shutting down
+            self._background.submit(self._discard, worker)
 
     def _discard(self, worker: WorkerProcess) -> None:
         self._forget(worker)
@@ -262,6 +281,8 @@ class ProcessSandbox:
             return self._failure("WorkerLost", f"the sandbox worker died during the call ({exc}); it was replaced")
         if response.get("recycle"):
             self._discard(worker)
+        elif worker.info.get("announce_ready"):
+            self._watcher.watch(worker)  # idle again once it has cleaned up
         else:
             self._idle.put(worker)
         return self._result(response)

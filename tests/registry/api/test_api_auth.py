@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -12,7 +12,7 @@ from registry.service.keys import create_key, revoke_key
 from tests.registry.api.api_support import ApiFactory, Keys, Publish, auth
 
 
-def _assert_401(response: httpx.Response) -> None:
+def _assert_401(response: httpx2.Response) -> None:
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert response.headers["content-type"] == "application/problem+json"

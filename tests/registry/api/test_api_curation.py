@@ -70,7 +70,7 @@ def test_aliases(client: TestClient, keys: Keys, publish: Publish, services: Reg
     assert client.put(f"{BASE}/aliases/Bad!", json={"ref": "1.0.0"}, headers=headers).status_code == 422
     assert client.delete(f"{BASE}/aliases/stable", headers=headers).status_code == 204
     assert client.get(f"{BASE}/versions/stable").status_code == 404
-    assert {"alias" in e.action for e in _audit(services)} >= {True}
+    assert [e.action for e in _audit(services) if e.action.startswith("alias")] == ["alias.set", "alias.delete"]
 
 
 def test_pins(client: TestClient, keys: Keys, publish: Publish, services: RegistryServices) -> None:

@@ -6,8 +6,13 @@ import re
 
 from fastapi.testclient import TestClient
 
-from registry.container import RegistryServices
+from registry.api import create_api
+from registry.container import RegistryServices, build_services
+from registry.db import make_engine
 from tests.registry.api.api_support import ApiFactory, Keys, Publish, auth
+from toolbox.embeddings import HashingEmbedder
+from toolbox.sandbox import Sandbox
+from toolbox.settings import Settings
 
 SAMPLE = re.compile(r'^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+-]+$')
 
@@ -31,12 +36,20 @@ def test_health(client: TestClient, services: RegistryServices) -> None:
         assert body["revision"] == 0 and body["sandbox"]["isolation"] == services.sandbox.isolation
 
 
-def test_health_is_503_when_the_database_is_gone(api: ApiFactory, services: RegistryServices) -> None:
-    client = api()
-    services.engine.dispose()
-    services.engine.pool._creator = lambda *a: (_ for _ in ()).throw(OSError("db down"))
-    response = client.get("/api/v1/health")
-    assert response.status_code == 503 and response.json()["database"]["reachable"] is False
+def test_health_is_503_when_the_database_is_gone(api_sandbox: Sandbox) -> None:
+    engine = make_engine("postgresql://nobody@127.0.0.1:1/nothing")  # nothing listens on port 1
+    services = build_services(Settings(), engine=engine, sandbox=api_sandbox, embedder=HashingEmbedder())
+    try:
+        client = TestClient(create_api(services, Settings()))
+        response = client.get("/api/v1/health")
+        assert response.status_code == 503
+        assert response.json()["status"] == "unavailable" and response.json()["database"]["reachable"] is False
+        problem = client.get("/api/v1/tools")
+        assert problem.status_code == 503 and problem.headers["content-type"] == "application/problem+json"
+        assert "127.0.0.1" not in problem.text
+    finally:
+        services.close()
+        engine.dispose()
 
 
 def test_metrics(client: TestClient, publish: Publish, keys: Keys, services: RegistryServices) -> None:

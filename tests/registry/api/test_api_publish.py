@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
+import httpx2
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -20,7 +20,7 @@ TESTS = [{"args": {"a": 1, "b": 2}, "expected": 3}, {"args": {"a": -4, "b": 10},
 
 
 def _upload(client: TestClient, key: str, source: str, *, files: dict[str, Any] | None = None,
-            **fields: str) -> httpx.Response:
+            **fields: str) -> httpx2.Response:
     parts = {"file": ("add.py", source.encode(), "text/x-python"), **(files or {})}
     return client.post("/api/v1/tools", files=parts, data=fields, headers=auth(key))
 

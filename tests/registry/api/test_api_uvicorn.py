@@ -17,11 +17,7 @@ import pytest
 
 from tests.registry.factories import tool_source
 
-# ``distillery keys`` and ``distillery serve`` as the console script mounts them, run in a fresh interpreter
-DISTILLERY = [sys.executable, "-c", "import typer\n"
-              "from registry.cli import keys_app\nfrom server.cli import serve_app\n"
-              "root = typer.Typer()\nroot.add_typer(keys_app, name='keys')\nroot.add_typer(serve_app, name='serve')\n"
-              "root(prog_name='distillery')"]
+DISTILLERY = [str(Path(sys.executable).parent / "distillery")]
 
 
 def _free_port() -> int:

@@ -65,7 +65,7 @@ def embedder() -> HashingEmbedder:
     ("make twenty-four from 4 7 8 8 using arithmetic", "solve_game_of_24"),
     ("turn 30 degrees C into Fahrenheit", "celsius_to_fahrenheit"),
     ("how many days from one date to another", "days_between_dates"),
-    ("write a text backwards", "reverse_string"),
+    ("put the characters of a word in reverse order", "reverse_string"),
 ])
 def test_paraphrased_query_ranks_relevant_tool_first(engine: Engine, embedder: HashingEmbedder, query: str,
                                                      expected: str) -> None:

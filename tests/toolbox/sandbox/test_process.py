@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.toolbox.sandbox.conftest import UID_BASE, wait_until_idle
 from toolbox.errors import IsolationUnavailable, SandboxError
 from toolbox.sandbox import Sandbox, create_sandbox
 from toolbox.sandbox.base import Limits
-from toolbox.sandbox.isolation import doctor_report
+from toolbox.sandbox.isolation import WORKER_PATH, LaunchPlan, doctor_report
+from toolbox.sandbox.pool import kill_uid
 from toolbox.sandbox.process import ProcessSandbox
 from toolbox.settings import SandboxSettings
 from toolbox.spec import ToolSpec
@@ -144,9 +146,49 @@ def test_weaker_levels_run_calls(level: str, settings_factory: Callable[..., San
         source = "import os\ndef f(x: int) -> list:\n    return [x + 1, os.getuid(), sorted(os.environ)]\n"
         result = box.run(spec_factory(source), {"x": 1})
         assert result.isolation == level
-        expected_uid = 60_000 if os.geteuid() == 0 else os.getuid()
+        expected_uid = UID_BASE if os.geteuid() == 0 else os.getuid()
         assert result.value == [2, expected_uid, ["LANG", "PATH"]]
         spin = box.run(spec_factory("def f():\n    while True:\n        pass\n"), {}, Limits(timeout_s=1, cpu_s=5))
         assert spin.error is not None and spin.error.type == "Timeout", spin
     if level == "none":
         assert any("NOT" in r.getMessage() or "'none'" in r.getMessage() for r in caplog.records)
+
+
+def test_a_child_killed_while_idle_is_replaced(sandbox: ProcessSandbox, spec_factory: SpecFactory) -> None:
+    wait_until_idle(sandbox)
+    if os.geteuid() == 0:  # the pre-forked children run as the workers' uids: kill them from outside
+        assert sum(kill_uid(UID_BASE + slot) for slot in range(2)) >= 1
+    spec = spec_factory("def f(x: int) -> int:\n    return -x\n")
+    assert [sandbox.run(spec, {"x": i}).value for i in range(4)] == [0, -1, -2, -3]
+    assert sandbox.stats().replaced == 0
+
+
+def test_other_tools_code_is_not_visible(sandbox: ProcessSandbox, spec_factory: SpecFactory) -> None:
+    secret = spec_factory("def f() -> str:\n    return 'classified-7731'\n", name="secret")
+    for _ in range(3):  # now in the workers' compile cache
+        assert sandbox.run(secret, {}).value == "classified-7731"
+    wait_until_idle(sandbox)
+    probe = spec_factory("import sys\ndef f() -> list:\n    main = sys.modules['__main__']\n"
+                         "    return [len(getattr(main, '_CODE_CACHE', {})), sorted(main.__dict__)]\n")
+    for _ in range(2):
+        cached, names = sandbox.run(probe, {}).value
+        assert cached == 0 and "_CODE_CACHE" in names
+
+
+def test_worker_that_cannot_clean_up_is_replaced(settings_factory: Callable[..., SandboxSettings],
+                                                 spec_factory: SpecFactory, monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    wrapper = tmp_path / "failing_cleanup.py"  # the real worker, except that deleting scratch files "fails"
+    wrapper.write_text("import importlib.util, sys\n"
+                       f"spec = importlib.util.spec_from_file_location('w', {str(WORKER_PATH)!r})\n"
+                       "w = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(w)\n"
+                       "w._clean_files = lambda opts, scratch: False\nsys.exit(w.main(sys.argv[1:]))\n")
+    wrapper.chmod(0o755)
+    command = LaunchPlan.command
+    monkeypatch.setattr(LaunchPlan, "command", lambda self, slot: [
+        str(wrapper) if arg == str(WORKER_PATH) else arg for arg in command(self, slot)])
+    with ProcessSandbox(settings_factory(isolation="none", workers=1, preload_modules=[])) as box:
+        spec = spec_factory("def f(x: int) -> int:\n    return x + 100\n")
+        assert [box.run(spec, {"x": i}).value for i in range(3)] == [100, 101, 102]
+        stats = box.stats()
+        assert stats.calls == 3 and stats.replaced >= 2 and stats.started >= 3

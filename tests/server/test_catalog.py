@@ -1,0 +1,60 @@
+"""What callers see as the registry changes: deprecated tools are marked, yanked tools disappear."""
+
+from __future__ import annotations
+
+import mcp_types as types
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+from registry.models import Role
+from registry.schemas import Principal
+from server.catalog import Visibility, split_mcp_name
+from tests.registry.factories import make_spec
+from tests.server.conftest import MakeServer, Registry
+from tests.server.support import names, publish, text_of
+
+pytestmark = pytest.mark.anyio
+
+
+def _tool(listing: types.ListToolsResult, name: str) -> types.Tool:
+    return next(tool for tool in listing.tools if tool.name == name)
+
+
+async def test_deprecated_is_marked_then_yanked_disappears(make_server: MakeServer, registry: Registry) -> None:
+    services = registry.services
+    publish(services, make_spec("shout", namespace="text", params="word: str", returns="str",
+                                body="return word.upper()", doc="Shout a word.", tests=[({"word": "a"}, "A")]))
+    async with Client(make_server()) as client:
+        assert "text.shout" in names(await client.list_tools())
+        services.curator.deprecate("text", "shout", "latest", actor="test", replacement="text.greet@latest")
+        shout = _tool(await client.list_tools(), "text.shout")
+        assert shout.description is not None and shout.description.startswith("[DEPRECATED; use text.greet")
+        assert (shout.meta or {})["io.distillery/status"] == "deprecated"
+        assert (shout.meta or {})["io.distillery/replacement"].startswith("text.greet")
+        result = await client.call_tool("text.shout", {"word": "hey"})
+        assert not result.is_error and text_of(result) == "HEY"
+        services.curator.yank("text", "shout", "latest", actor="test")
+        assert "text.shout" not in names(await client.list_tools())
+        with pytest.raises(MCPError) as caught:
+            await client.call_tool("text.shout", {"word": "hey"})
+        assert caught.value.error.code == types.INVALID_PARAMS
+        search = await client.call_tool("search_tools", {"query": "shout a word"})
+        assert search.structured_content is not None
+        assert "text.shout" not in {hit["name"] for hit in search.structured_content["tools"]}
+
+
+def test_visibility_intersects_key_and_endpoint_namespaces() -> None:
+    key = Principal(key_id="k1", name="k", role=Role.reader, namespaces=["math", "text"])
+    both = Visibility.of(key, ["math", "ops"])
+    assert both.namespaces == frozenset({"math"}) and both.scope == "k1"
+    assert not both.bare_names and both.tool_name("math", "add") == "math.add"
+    single = Visibility.of(None, ["conformance"])
+    assert single.bare_names and single.tool_name("conformance", "test_simple_text") == "test_simple_text"
+    assert Visibility.of(None, None).namespaces is None
+
+
+def test_split_mcp_name() -> None:
+    assert split_mcp_name("math.add") == ("math", "add")
+    assert split_mcp_name("add") is None
+    assert split_mcp_name("a.b.c") is None
