@@ -141,9 +141,14 @@ def wait_port(port: int, proc: subprocess.Popen[Any], timeout_s: float = 120.0) 
 
 
 def tree_cpu_s(root: int) -> tuple[float, float]:
-    """CPU seconds (user + system) of ``root`` itself and of its live descendants, from /proc."""
+    """CPU seconds (user + system) of ``root`` itself, and of its descendants, from /proc.
+
+    The second figure includes reaped children (cutime/cstime of live descendants and of ``root``),
+    so the sandbox's short-lived per-call children are counted.
+    """
     parents: dict[int, int] = {}
     cpu: dict[int, float] = {}
+    reaped: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -154,10 +159,11 @@ def tree_cpu_s(root: int) -> tuple[float, float]:
             continue
         parents[int(entry)] = int(fields[1])
         cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+        reaped[int(entry)] = (int(fields[13]) + int(fields[14])) / tick
     total, frontier = 0.0, [root]
     while frontier:
         pid = frontier.pop()
-        total += cpu.get(pid, 0.0)
+        total += cpu.get(pid, 0.0) + reaped.get(pid, 0.0)
         frontier.extend(child for child, parent in parents.items() if parent == pid)
     own = cpu.get(root, 0.0)
     return own, total - own
@@ -380,7 +386,7 @@ def bench(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str
     """Set up both servers, measure, return the report."""
     sizes = [int(s) for s in args.sizes.split(",")]
     list_calls = [int(n) for n in args.list_calls.split(",")]
-    list_calls += [list_calls[-1]] * (len(sizes) - len(list_calls))
+    list_calls = (list_calls + [list_calls[-1]] * len(sizes))[:len(sizes)]
     levels = [int(c) for c in args.concurrency.split(",")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")}
     bare = BareServer("bare", procs, workdir, dict(env))

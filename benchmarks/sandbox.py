@@ -20,6 +20,7 @@ from typing import Any
 from toolbox.sandbox.isolation import LaunchPlan, plan_launch, worker_env
 from toolbox.sandbox.pool import WorkerProcess
 from toolbox.sandbox.process import ProcessSandbox
+from toolbox.sandbox.uids import lease_uid
 from toolbox.settings import SandboxSettings
 from toolbox.spec import ToolSpec
 
@@ -54,7 +55,8 @@ def in_process(i: int) -> None:
 def one_shot(plan: LaunchPlan, i: int) -> float:
     """Start a fresh sandboxed worker, make one call, stop it; returns the start time in ms."""
     start = time.perf_counter()
-    worker = WorkerProcess(plan.command(0), worker_env(), slot=0, uid=plan.uid_for(0))
+    lease = lease_uid(plan.run_as_uid) if plan.run_as_uid is not None else None
+    worker = WorkerProcess(plan.command(0, lease.uid if lease else None), worker_env(), slot=0, lease=lease)
     try:
         worker.wait_ready(120)
         started = (time.perf_counter() - start) * 1000

@@ -44,13 +44,14 @@ if ! command -v dockerd >/dev/null; then
     installed="installed docker.io, "
 fi
 
+log_file=${DOCKER_ENGINE_LOG:-/var/log/distillery-dockerd.log}
+if ! { : >>"$log_file"; } 2>/dev/null; then log_file=/tmp/distillery-dockerd.log; fi
+
 # A previous dockerd of ours may still be starting: do not launch a second one.
 if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file" 2>/dev/null)" 2>/dev/null; then
     started_pid=$(cat "$pid_file")
     action="waited for dockerd (pid $started_pid)"
 else
-    log_file=${DOCKER_ENGINE_LOG:-/var/log/distillery-dockerd.log}
-    if ! { : >>"$log_file"; } 2>/dev/null; then log_file=/tmp/distillery-dockerd.log; fi
     if [ "$(id -u)" = 0 ]; then
         nohup dockerd --pidfile "$pid_file" >>"$log_file" 2>&1 </dev/null &
     else
@@ -68,8 +69,8 @@ while [ "$SECONDS" -lt "$deadline" ]; do
         exit 0
     fi
     if ! kill -0 "$started_pid" 2>/dev/null && ! [ -f "$pid_file" ]; then
-        fail "dockerd exited during start-up; see ${log_file:-its log}: $(tail -n 3 "${log_file:-/dev/null}" 2>/dev/null | tr '\n' ' ')"
+        fail "dockerd exited during start-up; see $log_file: $(tail -n 3 "$log_file" 2>/dev/null | tr '\n' ' ')"
     fi
     sleep 0.2
 done
-fail "${action}, but the engine did not answer within ${wait_s}s; see ${log_file:-its log}"
+fail "${action}, but the engine did not answer within ${wait_s}s; see $log_file"

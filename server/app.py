@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
+import anyio.to_thread
 from fastapi import FastAPI
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse
@@ -90,8 +91,9 @@ def create_app(settings: Settings, *, services: RegistryServices | None = None) 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            services.usage.start()
             stack.callback(services.close)
+            services.usage.start()
+            await anyio.to_thread.run_sync(services.sandbox.start)
             for server in servers:
                 await stack.enter_async_context(server.session_manager.run())
             async with anyio.create_task_group() as group:

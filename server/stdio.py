@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import anyio.to_thread
 from mcp.server.stdio import stdio_server
 
 from registry.container import build_services
@@ -18,6 +19,7 @@ async def serve_stdio(settings: Settings) -> None:
     services = build_services(settings)
     try:
         services.usage.start()
+        await anyio.to_thread.run_sync(services.sandbox.start)
         runtime = McpRuntime(services, settings)
         server = build_mcp_server(runtime)
         async with anyio.create_task_group() as group:

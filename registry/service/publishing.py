@@ -100,6 +100,14 @@ class Publisher:
         self._limits = Limits.from_settings(settings.sandbox)
         self._index = EmbeddingIndex(engine, embedder.name)
 
+    def warm(self) -> None:
+        """Load the near-duplicate index now (otherwise the first ``publish`` does it).
+
+        The first load reads every stored embedding (a second or two at 100k versions); later
+        publishes read only what changed since.
+        """
+        self._index.refresh()
+
     # -- the pipeline -------------------------------------------------------------------------
 
     def publish(self, spec: ToolSpec, *, actor: str = "system", activate: bool = False,

@@ -115,7 +115,7 @@ def _run_scenario(node_tools: NodeTools, box: Box, spec_version: str, scenario: 
 def scenario_runs(request: pytest.FixtureRequest, node_tools: NodeTools, box: Box,
                   tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], ScenarioRun]:
     """Runs every selected (spec version, scenario) pair up front, a few at a time, against the box."""
-    selected = sorted({(item.callspec.params["spec_version"], item.callspec.params["scenario"])
+    selected = sorted({(str(item.callspec.params["spec_version"]), str(item.callspec.params["scenario"]))
                        for item in request.session.items
                        if isinstance(item, pytest.Function) and item.originalname == "test_conformance_scenario"})
     root = tmp_path_factory.mktemp("conformance")
@@ -154,6 +154,7 @@ def test_every_listed_scenario_is_classified(node_tools: NodeTools, spec_version
     assert not unclassified, f"new scenarios at {spec_version}: classify them (and update docs/conformance.md)"
 
 
+@pytest.mark.timeout(420)  # the first test's setup runs every selected scenario (about 75 s here)
 @pytest.mark.parametrize(("spec_version", "scenario"),
                          [(v, s) for v in SPEC_VERSIONS for s in APPLICABLE[v]])
 def test_conformance_scenario(scenario_runs: dict[tuple[str, str], ScenarioRun], box: Box, spec_version: str,

@@ -55,7 +55,9 @@ def test_run_tool_runs_in_the_sandbox_and_prints_the_result() -> None:
 
 
 def test_run_tool_reports_a_tool_error_with_exit_code_1(tmp_path: Path) -> None:
-    source = 'def f(x: int) -> int:\n    """Fail.\n\n    Args:\n        x: Anything.\n    """\n    raise ValueError("no")\n'
+    source = (
+        'def f(x: int) -> int:\n    """Fail.\n\n    Args:\n        x: Anything.\n    """\n    raise ValueError("no")\n'
+    )
     result = run_cli("run-tool", write_tool(tmp_path, source), "--args", '{"x": 1}')
     assert result.returncode == 1
     error = json.loads(result.stdout)["error"]

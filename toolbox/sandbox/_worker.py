@@ -491,10 +491,10 @@ def _close_fds(spare: _Spare) -> None:
 
 def _drop_spare(spare: _Spare | None) -> None:
     """Kill an unused (or broken) spare and delete its scratch dir."""
-    if spare is None:
+    if spare is None or spare.pidfd < 0:  # none, or already dropped (its pid may belong to another process now)
         return
     with contextlib.suppress(OSError):
-        os.kill(spare.pid, signal.SIGKILL)
+        signal.pidfd_send_signal(spare.pidfd, signal.SIGKILL)
     _close_fds(spare)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(spare.pid, 0)

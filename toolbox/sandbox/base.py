@@ -85,6 +85,10 @@ class Sandbox(Protocol):
         """The isolation level calls actually run under."""
         ...
 
+    def start(self) -> None:
+        """Start the workers now rather than on the first call (servers do this at startup)."""
+        ...
+
     def run(self, spec: ToolSpec, args: dict[str, Any], limits: Limits | None = None) -> RunResult:
         """Call ``spec.entrypoint(**args)`` in the sandbox and return what happened."""
         ...

@@ -16,12 +16,14 @@ their owner (host, pid, process start time): a new sandbox removes those whose o
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import socket
 import threading
 import time
 import uuid
+import warnings
 from typing import Any
 
 import docker
@@ -34,7 +36,10 @@ from toolbox.sandbox.docker_image import IMAGE_PYTHON, IMAGE_WORKER, ensure_imag
 from toolbox.settings import SandboxSettings
 from toolbox.spec import ToolSpec
 
-__all__ = ["LABEL", "NAME_PREFIX", "DockerSandbox", "probe", "remove_stale_containers"]
+__all__ = [
+    "LABEL", "NAME_PREFIX", "OWNER_LABEL", "POOL_LABEL", "DockerSandbox", "connect_engine", "probe",
+    "remove_stale_containers",
+]
 
 LABEL = "distillery.sandbox"
 OWNER_LABEL = "distillery.sandbox.owner"
@@ -85,14 +90,31 @@ def remove_stale_containers(client: Any) -> int:
     return removed
 
 
+def connect_engine(timeout_s: float = 30.0) -> Any:
+    """A ``docker.DockerClient`` from the environment (DOCKER_HOST etc.) that has answered a ping.
+
+    Raises ``DockerException`` when no engine answers, without leaking the half-open
+    connection the SDK leaves behind (a ``ResourceWarning`` at the next garbage collection).
+    """
+    try:
+        client = docker.from_env(timeout=int(timeout_s))
+        client.ping()
+        return client
+    except (DockerException, OSError) as exc:
+        message = str(exc)  # drop the traceback: its frames hold the SDK's half-open socket
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+    raise DockerException(message)
+
+
 def probe() -> tuple[bool, str]:
     """Whether a Docker engine answers here (for ``distillery doctor``), with a detail line."""
     try:
-        client = docker.from_env(timeout=5)
-    except DockerException as exc:
-        return False, f"no Docker engine configured or reachable: {exc}"
+        client = connect_engine(5)
+    except (DockerException, OSError) as exc:
+        return False, f"no Docker engine reachable: {exc}"
     try:
-        client.ping()
         version = client.version()
         return True, f"Docker engine {version.get('Version', '?')} (API {version.get('ApiVersion', '?')}) at " \
                      f"{client.api.base_url}"
@@ -172,6 +194,8 @@ class _Worker:
 
     def destroy(self) -> None:
         """Kill and remove the container through the API, and drop the socket."""
+        with contextlib.suppress(OSError):  # the SocketIO holds an io-ref: close it too, or the fd lingers
+            self._sock_io.close()
         with contextlib.suppress(OSError):
             self._sock.close()
         try:
@@ -189,7 +213,7 @@ class DockerSandbox:
         self._settings = settings
         self._limits = Limits.from_settings(settings)
         try:
-            self._client = client if client is not None else docker.from_env()
+            self._client = client if client is not None else connect_engine()
             self._client.ping()
         except (DockerException, OSError) as exc:
             raise IsolationUnavailable(

@@ -130,14 +130,9 @@ class LaunchPlan:
     tmpfs_bytes: int = 64 << 20
     scratch_root: str = "/tmp"
 
-    def uid_for(self, slot: int) -> int | None:
-        """The unprivileged uid calls of worker ``slot`` run as (None: the host's own uid)."""
-        return None if self.run_as_uid is None else self.run_as_uid + slot
-
-    def command(self, slot: int) -> list[str]:
-        """The argv that starts worker ``slot``."""
+    def command(self, slot: int, uid: int | None = None) -> list[str]:
+        """The argv that starts worker ``slot`` whose calls drop to ``uid`` (None: keep the host's uid)."""
         opts = ["--announce-ready", "--preload", ",".join(self.preload)]
-        uid = self.uid_for(slot)
         if uid is not None:
             opts += ["--uid", str(uid)]
         if self.level == "bwrap":
@@ -231,6 +226,5 @@ def doctor_report(settings: SandboxSettings) -> dict[str, Any]:
         "backend": settings.backend, "configured": configured,
         "configured_available": levels[configured]["available"], "levels": levels,
         "running_as_root": _is_root(), "python": sys.executable, "workers": settings.workers,
-        "run_as_uids": (f"{settings.run_as_uid}..{settings.run_as_uid + settings.workers - 1}"
-                        if _is_root() else None),
+        "run_as_uids": (f"leased from {settings.run_as_uid} up, one per worker" if _is_root() else None),
     }

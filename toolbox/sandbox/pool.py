@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from toolbox.errors import SandboxError
 from toolbox.logging import get_logger
+from toolbox.sandbox.uids import UidLease
 
 __all__ = ["ReadyWatcher", "WorkerDied", "WorkerHung", "WorkerProcess", "kill_uid"]
 
@@ -72,9 +73,10 @@ def kill_uid(uid: int, budget_s: float = 2.0) -> int:
 class WorkerProcess:
     """One running worker: send a request line, read the answer with a deadline, kill it."""
 
-    def __init__(self, argv: Sequence[str], env: dict[str, str], *, slot: int, uid: int | None) -> None:
+    def __init__(self, argv: Sequence[str], env: dict[str, str], *, slot: int, lease: UidLease | None) -> None:
         self.slot = slot
-        self.uid = uid
+        self._lease = lease
+        self.uid = lease.uid if lease else None
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in kill)
         self._proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
                            env=env, start_new_session=True, close_fds=True, bufsize=0)
@@ -197,6 +199,8 @@ class WorkerProcess:
             self._proc.wait(timeout=5)
         if self.uid is not None:
             kill_uid(self.uid)
+        if self._lease is not None:
+            self._lease.release()
         for stream in (self._proc.stdin, self._proc.stdout, self._stderr):
             try:
                 if stream is not None:

@@ -24,7 +24,7 @@ import threading
 import uuid
 import weakref
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -34,6 +34,7 @@ from toolbox.logging import get_logger
 from toolbox.sandbox.base import IsolationLevel, Limits, RunResult, ToolFailure
 from toolbox.sandbox.isolation import LaunchPlan, plan_launch, worker_env
 from toolbox.sandbox.pool import ReadyWatcher, WorkerDied, WorkerHung, WorkerProcess
+from toolbox.sandbox.uids import lease_uid
 from toolbox.settings import SandboxSettings
 from toolbox.spec import ToolSpec
 
@@ -65,6 +66,7 @@ class PoolStats:
     idle: int = 0
     cleaning: int = 0
     baseline_vm_bytes: int | None = None
+    uids: list[int] = field(default_factory=list)
 
 
 def _kill_all(live: set[WorkerProcess]) -> None:
@@ -123,6 +125,8 @@ class ProcessSandbox:
             snapshot = PoolStats(**vars(self._stats))
         snapshot.idle = self._idle.qsize()
         snapshot.cleaning = self._watcher.waiting
+        with self._lock:
+            snapshot.uids = sorted(worker.uid for worker in self._live if worker.uid is not None)
         return snapshot
 
     # ------------------------------------------------------------------ lifecycle
@@ -177,9 +181,14 @@ class ProcessSandbox:
             shutil.rmtree(self._scratch_root, ignore_errors=True)
 
     def _spawn(self, slot: int) -> WorkerProcess:
-        argv = self._plan.command(slot)
-        worker = self._spawner.submit(WorkerProcess, argv, worker_env(), slot=slot,
-                                      uid=self._plan.uid_for(slot)).result()
+        lease = lease_uid(self._plan.run_as_uid) if self._plan.run_as_uid is not None else None
+        argv = self._plan.command(slot, lease.uid if lease else None)
+        try:
+            worker = self._spawner.submit(WorkerProcess, argv, worker_env(), slot=slot, lease=lease).result()
+        except BaseException:
+            if lease is not None:
+                lease.release()
+            raise
         with self._lock:
             self._live.add(worker)
         try:

@@ -107,8 +107,8 @@ def processes_of(uid: int) -> list[int]:
 def assert_no_leftovers(box: ProcessSandbox, name: str) -> None:
     """Once idle, each worker's uid owns at most one process: the child pre-forked for its next call."""
     wait_until_idle(box)
-    for slot in range(box.stats().workers):
-        assert len(processes_of(UID_BASE + slot)) <= 1, f"{name} left processes behind"
+    for uid in box.stats().uids:
+        assert len(processes_of(uid)) <= 1, f"{name} left processes behind"
 
 
 @pytest.fixture(scope="module")
