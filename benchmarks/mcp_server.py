@@ -286,8 +286,12 @@ def pct(samples: list[float], q: float) -> float:
 
 
 def run_load(procs: Processes, server: Server, *, mode: str, processes: int, clients: int, calls: int,
-             warmup: int, expect_tools: int | None = None) -> dict[str, Any]:
-    """Start ``processes`` load clients, release them together, and summarise their results."""
+             warmup: int, expect_tools: int | None = None, profile: Path | None = None) -> dict[str, Any]:
+    """Start ``processes`` load clients, release them together, and summarise their results.
+
+    With ``profile``, py-spy samples the server (and its sandbox workers) during the measured phase
+    and writes collapsed stacks there.
+    """
     args = [PYTHON, str(_HERE / "_mcp_load_client.py"), "--url", server.url, "--mode", mode, "--tool", ADD_NAME,
             "--clients", str(clients), "--calls", str(calls), "--warmup", str(warmup)]
     if expect_tools is not None:
@@ -301,6 +305,7 @@ def run_load(procs: Processes, server: Server, *, mode: str, processes: int, cli
             line = proc.stdout.readline()
             if line.strip() != "READY":
                 raise RuntimeError(f"load client did not get ready (exit {proc.poll()}): {line!r}")
+        spy = start_py_spy(procs, server, profile) if profile is not None else None
         cpu0 = server.cpu_s()
         for proc in started:
             assert proc.stdin is not None
@@ -311,6 +316,8 @@ def run_load(procs: Processes, server: Server, *, mode: str, processes: int, cli
             results.append(json.loads(proc.stdout.readline()))
             proc.wait(30)
         cpu1 = server.cpu_s()
+        if spy is not None:
+            stop_py_spy(procs, spy)
     finally:
         for proc in started:
             procs.stop(proc)
@@ -324,10 +331,29 @@ def run_load(procs: Processes, server: Server, *, mode: str, processes: int, cli
         "p95_ms": round(pct(latencies, 0.95), 3), "p99_ms": round(pct(latencies, 0.99), 3),
         "calls_per_s": round(done / wall, 1) if wall > 0 else None,
         "server_cpu_ms_per_req": round((cpu1[0] - cpu0[0]) * 1000 / max(done, 1), 3),
-        "sandbox_cpu_ms_per_req": round((cpu1[1] - cpu0[1]) * 1000 / max(done, 1), 3),
+        "sandbox_cpu_ms_per_req": round(max(0.0, cpu1[1] - cpu0[1]) * 1000 / max(done, 1), 3),
         "total_cpu_ms_per_req": round((sum(cpu1) - sum(cpu0)) * 1000 / max(done, 1), 3),
         "client_cpu_ms_per_req": round(sum(r["cpu_s"] for r in results) * 1000 / max(done, 1), 3),
     }
+
+
+def start_py_spy(procs: Processes, server: Server, out: Path) -> subprocess.Popen[Any]:
+    """Start ``py-spy record`` (collapsed stacks, with subprocesses) on ``server``."""
+    assert server.proc is not None
+    spy = procs.start([str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(server.proc.pid),
+                       "--subprocesses", "--idle", "--rate", "200", "--format", "raw", "-o", str(out)],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attach before the load starts
+    return spy
+
+
+def stop_py_spy(procs: Processes, spy: subprocess.Popen[Any]) -> None:
+    """SIGINT makes py-spy write its output; then make sure it is gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(spy.pid, signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        spy.wait(30)
+    procs.stop(spy)
 
 
 def median_of_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -359,7 +385,8 @@ def machine_info() -> dict[str, Any]:
                 if line.startswith("model name")), platform.processor())
     mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=_ROOT, capture_output=True, text=True).stdout
-    return {"cpus": os.cpu_count(), "cpu_model": cpu, "mem_gib": round(mem_kib / 2**20, 1),
+    return {"cpus": os.cpu_count(), "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()],
+            "cpu_model": cpu, "mem_gib": round(mem_kib / 2**20, 1),
             "python": platform.python_version(), "platform": platform.platform(), "git_head": commit.strip(),
             "packages": {p: version(p) for p in ("mcp", "uvicorn", "starlette", "anyio", "sqlalchemy")}}
 
@@ -375,6 +402,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--procs", type=int, default=4, help="client processes the clients are spread over")
     parser.add_argument("--conc-calls", type=int, default=100, help="calls per concurrent client")
     parser.add_argument("--list-calls", default="200,100,40", help="tools/list requests per run, per size")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy collapsed stacks of Distillery during the top concurrency level "
+                             "(first run) are written to this file")
     parser.add_argument("--uid-base", type=int, default=0, help="Distillery's sandbox run_as_uid (0: derived)")
     args = parser.parse_args()
     if args.quick:
@@ -405,6 +435,7 @@ def bench(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str
     bare.set_tools(1, add_spec)
     servers: list[Server] = [bare, dist]
     report: dict[str, Any] = {"bare": {}, "distillery": {}}
+    load_start = os.getloadavg()
 
     log(f"tools/call sequential: {args.runs} runs x {args.calls} calls")
     call_runs: dict[str, list[dict[str, Any]]] = {s.kind: [] for s in servers}
@@ -422,8 +453,11 @@ def bench(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str
         conc_runs: dict[str, list[dict[str, Any]]] = {s.kind: [] for s in servers}
         for _ in range(args.runs):
             for server in servers:
+                profile = (args.profile if args.profile is not None and server is dist and level == max(levels)
+                           and not conc_runs[server.kind] else None)
                 conc_runs[server.kind].append(run_load(procs, server, mode="call", processes=nprocs,
-                                                       clients=per_proc, calls=args.conc_calls, warmup=5))
+                                                       clients=per_proc, calls=args.conc_calls, warmup=5,
+                                                       profile=profile))
         for server in servers:
             report[server.kind][f"concurrent_{level}"] = median_of_runs(conc_runs[server.kind])
 
@@ -468,7 +502,8 @@ def bench(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str
     }
     return {
         "benchmark": "mcp_server", "protocol": "2026-07-28 over streamable HTTP (mcp.Client default mode)",
-        "machine": machine_info(),
+        "machine": {**machine_info(), "loadavg_at_start": [round(x, 2) for x in load_start],
+                    "load_note": "loadavg_1_5_15 is at the end; other engineers share these 2 cores"},
         "settings": {"quick": args.quick, "runs": args.runs, "sequential_calls": args.calls,
                      "sequential_warmup": 30, "concurrency": levels, "client_processes": args.procs,
                      "calls_per_concurrent_client": args.conc_calls, "sizes": sizes, "list_calls": list_calls,

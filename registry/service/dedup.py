@@ -202,8 +202,8 @@ class EmbeddingIndex:
 
     def refresh(self) -> None:
         """Read the versions changed since the last refresh."""
-        with self._lock, Session(self._engine) as session:
-            rows = session.execute(
+        with self._lock, self._engine.connect() as connection:
+            rows = connection.execute(
                 sa_select(col(ToolVersion.id), col(ToolVersion.tool_id), col(ToolVersion.status),
                           col(ToolVersion.embedder), col(ToolVersion.embedding), col(ToolVersion.changed_revision))
                 .where(col(ToolVersion.changed_revision) > self._seen)

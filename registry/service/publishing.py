@@ -293,8 +293,7 @@ class Publisher:
                     latest = self._latest(session, tool.id) if tool else None
                     if tool is None:
                         tool = Tool(namespace=spec.namespace, name=spec.name, changed_revision=revision)
-                        session.add(tool)
-                        session.flush()
+                        session.add(tool)  # its id is assigned on construction: no flush needed here
                     semver, change, notes = self._semver(latest, spec, ast_hash)
                     status = VersionStatus.active if activate and not flagged else VersionStatus.draft
                     major, minor, patch = parse_semver(semver)

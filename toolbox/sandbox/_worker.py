@@ -89,6 +89,9 @@ _CODE_CACHE: OrderedDict[str, CodeType] = OrderedDict()
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+MAX_NAMESPACE_PID = 16
+
+
 def _prctl(option: int, arg: int) -> None:
     if _libc.prctl(option, arg, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
@@ -372,7 +375,7 @@ def _proc_table() -> dict[int, tuple[int, str, int]]:
 def _leftovers(opts: argparse.Namespace) -> list[int]:
     me = os.getpid()
     table = _proc_table()
-    if opts.pidns:
+    if opts.pidns and opts.uid is None:  # calls share the worker's uid: everything else in the namespace is theirs
         return [pid for pid in table if pid not in (1, me)]
     found = {pid for pid, (ppid, state, uid) in table.items()  # a zombie of another parent is nothing to kill
              if opts.uid is not None and uid == opts.uid and pid != me and (state != "Z" or ppid == me)}
@@ -405,7 +408,7 @@ def _kill_leftovers(opts: argparse.Namespace, budget_s: float = 3.0) -> bool:
             return True
         if time.monotonic() > end:
             return False
-        if opts.pidns:
+        if opts.pidns and opts.uid is None:
             with contextlib.suppress(OSError):
                 os.kill(-1, signal.SIGKILL)
         for pid in pids:
@@ -795,6 +798,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--die-with-parent", action="store_true")
     parser.add_argument("--announce-ready", action="store_true")
     opts = parser.parse_args(argv)
+    if opts.pidns and os.getpid() > MAX_NAMESPACE_PID:
+        # Cleanup in --pidns mode kills everything but pid 1 and this process: run on a host by
+        # mistake it would take the whole machine down. A fresh namespace starts at pid 1 or 2.
+        sys.stderr.write(f"worker: --pidns needs a fresh PID namespace, but this is pid {os.getpid()}; refusing\n")
+        return 2
     if opts.die_with_parent:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)

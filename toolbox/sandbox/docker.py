@@ -5,7 +5,14 @@ network, a read-only root, a size-limited tmpfs ``/tmp``, memory/CPU/pids limits
 capabilities and ``no-new-privileges``; ``tini`` (``init=True``) is pid 1. The worker forks a
 fresh child per call and applies the call's rlimits there, so containers stay warm across calls
 without sharing state. The host talks to the worker over the Docker API's attach socket
-(stdin in, multiplexed stdout/stderr out), one request line and one response line per call.
+(stdin in, multiplexed stdout/stderr out), one request line and one response line per call. The
+worker runs with ``--announce-ready``: it answers before cleaning up after the call, then prints
+``{"ready": true}`` once it has killed the call's processes, emptied ``/tmp`` and pre-forked the
+next call's child; one watcher thread waits for that line, off every caller's critical path, and
+only then puts the container back in the pool.
+
+The constructor only connects to the engine; ``start()`` (or the first call) builds the image
+when needed, removes stale containers and starts the pool.
 
 A worker that dies or stops answering is killed *through the API* (killing a ``docker run``
 client would leave the container running), the call returns ``WorkerLost``/``Timeout``, and a
@@ -19,11 +26,14 @@ import contextlib
 import gc
 import json
 import os
+import queue
+import selectors
 import socket
 import threading
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import docker
@@ -49,6 +59,8 @@ MEMORY_HEADROOM_MB = 128  # the warm worker with numpy/scipy/sympy loaded is ~65
 PIDS_HEADROOM = 8  # tini, the worker and the call's own process
 GRACE_S = 6.0  # beyond timeout_s: the worker's own kill + clean-up of leftovers (3 s budget)
 START_TIMEOUT_S = 60.0
+READY_TIMEOUT_S = 30.0  # the worker's clean-up after a call (3 s of kill budget + file deletion)
+MAX_READY_BYTES = 1 << 16
 ENV = {"PATH": "/opt/python/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 STDERR_TAIL = 4096
 
@@ -157,13 +169,41 @@ class _Worker:
                 self.stderr_tail = (self.stderr_tail + text)[-STDERR_TAIL:]
                 _log.debug("worker %s stderr: %s", self.name, text.rstrip())
 
+    def fileno(self) -> int:
+        """The attach socket's descriptor (for ``selectors``)."""
+        return self._sock.fileno()
+
+    def pop_line(self) -> bytes | None:
+        """A complete buffered stdout line, or None."""
+        end = self._out.find(b"\n")
+        if end < 0:
+            return None
+        line = bytes(self._out[:end])
+        del self._out[:end + 1]
+        return line
+
+    def buffered(self) -> int:
+        """Bytes of stdout (and undecoded stream frames) waiting in the buffers."""
+        return len(self._out) + len(self._raw)
+
+    def feed(self) -> bool:
+        """Read what the socket has now (without blocking) into the buffers; False at EOF."""
+        self._sock.setblocking(False)
+        try:
+            chunk = self._sock.recv(1 << 16)
+        except BlockingIOError:
+            return True
+        if not chunk:
+            return False
+        self._raw += chunk
+        self._demux()
+        return True
+
     def read_line(self, deadline: float) -> bytes | None:
         """The worker's next stdout line; None at EOF; TimeoutError when ``deadline`` passes."""
         while True:
-            end = self._out.find(b"\n")
-            if end >= 0:
-                line = bytes(self._out[:end])
-                del self._out[:end + 1]
+            line = self.pop_line()
+            if line is not None:
                 return line
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -206,6 +246,110 @@ class _Worker:
             _log.warning("could not remove sandbox container %s: %s", self.name, exc)
 
 
+def _ready_state(worker: _Worker) -> tuple[bool, str] | None:
+    """(True, "") once the worker announced ready; (False, why) if it never will; None: keep waiting."""
+    line = worker.pop_line()
+    if line is not None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
+        if isinstance(message, dict) and message.get("ready") is True:
+            return True, ""
+        return False, f"sent {line[:200]!r} instead of its ready line"
+    if worker.buffered() > MAX_READY_BYTES:
+        return False, "sent too much instead of its ready line"
+    return None
+
+
+class _ReadyWatcher:
+    """One thread that waits for containers to print ``{"ready": true}`` after cleaning up a call.
+
+    ``on_ready(worker)`` / ``on_lost(worker, why)`` run on the watcher thread and must not block.
+    """
+
+    def __init__(self, on_ready: Callable[[_Worker], None], on_lost: Callable[[_Worker, str], None]) -> None:
+        self._on_ready, self._on_lost = on_ready, on_lost
+        self._pending: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="docker-sandbox-ready", daemon=True)
+        self._thread.start()
+
+    def watch(self, worker: _Worker) -> None:
+        """Wait (in the background) for ``worker``'s ready line."""
+        self._pending.put(worker)
+        self._wake()
+
+    def close(self) -> None:
+        """Stop the thread; the workers it still waited for are left to their owner."""
+        self._closed = True
+        self._wake()
+        self._thread.join(timeout=5)
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"\0")
+
+    def _loop(self) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(self._wake_r, selectors.EVENT_READ, None)
+        deadlines: dict[_Worker, float] = {}
+
+        def settle(worker: _Worker, state: tuple[bool, str]) -> None:
+            deadlines.pop(worker, None)
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                selector.unregister(worker.fileno())
+            try:
+                if state[0]:
+                    self._on_ready(worker)
+                else:
+                    self._on_lost(worker, state[1])
+            except Exception:
+                _log.exception("docker sandbox ready watcher callback failed")
+
+        try:
+            while not self._closed:
+                timeout = max(0.0, min(deadlines.values()) - time.monotonic()) if deadlines else None
+                for key, _ in selector.select(timeout):
+                    if key.data is None:
+                        with contextlib.suppress(OSError):
+                            os.read(self._wake_r, 4096)
+                        continue
+                    worker = key.data
+                    try:
+                        alive = worker.feed()
+                    except OSError as exc:
+                        settle(worker, (False, f"could not read from it: {exc}"))
+                        continue
+                    state = _ready_state(worker)
+                    if state is None and not alive:
+                        state = (False, f"exited while cleaning up after a call ({worker.exit_detail()})")
+                    if state is not None:
+                        settle(worker, state)
+                while not self._pending.empty():
+                    worker = self._pending.get()
+                    state = _ready_state(worker)  # the ready line may have come with the response
+                    if state is not None:
+                        settle(worker, state)
+                        continue
+                    try:
+                        selector.register(worker.fileno(), selectors.EVENT_READ, worker)
+                    except (KeyError, ValueError, OSError) as exc:  # its socket is gone already
+                        settle(worker, (False, f"lost its socket: {exc}"))
+                        continue
+                    deadlines[worker] = time.monotonic() + READY_TIMEOUT_S
+                now = time.monotonic()
+                for worker, deadline in list(deadlines.items()):
+                    if deadline <= now:
+                        settle(worker, (False, f"did not finish cleaning up within {READY_TIMEOUT_S:.0f} s"))
+        finally:
+            selector.close()
+
+
 class DockerSandbox:
     """A pool of ``settings.workers`` warm containers; ``run`` is thread-safe and blocks."""
 
@@ -219,26 +363,47 @@ class DockerSandbox:
             raise IsolationUnavailable(
                 f"the docker sandbox needs a running Docker engine ({exc}); start one with "
                 "scripts/docker-engine.sh or use DISTILLERY_SANDBOX__BACKEND=process") from exc
-        self.image = ensure_image(self._client, settings)
+        self._image = ""
         self._owner = _owner()
         self._pool_id = uuid.uuid4().hex[:12]
         self._tmpfs_mb = max(32, 4 * settings.max_file_size_mb)
         self._cond = threading.Condition()
+        self._start_lock = threading.Lock()
+        self._started = False
         self._idle: list[_Worker] = []
         self._live: set[_Worker] = set()
         self._spawning = 0
         self._threads: set[threading.Thread] = set()
         self._last_error = ""
         self._closed = False
-        remove_stale_containers(self._client)
-        with self._cond:
-            self._fill()
-            while len(self._live) < settings.workers and self._spawning:
-                self._cond.wait(1.0)
-            error = "" if self._live else self._last_error
+        self._watcher: _ReadyWatcher | None = None
+
+    def start(self) -> None:
+        """Build the image if needed, remove stale containers and start the pool; returns once it serves.
+
+        Idempotent and thread-safe. Raises ``SandboxError`` when no container could be started.
+        """
+        with self._start_lock:
+            if self._started:
+                return
+            if self._closed:
+                raise SandboxError("the docker sandbox is closed")
+            self._image = ensure_image(self._client, self._settings)
+            remove_stale_containers(self._client)
+            self._watcher = _ReadyWatcher(self._release, self._lost_while_cleaning)
+            with self._cond:
+                self._started = True
+                self._fill()
+                while len(self._live) < self._settings.workers and self._spawning:
+                    self._cond.wait(1.0)
+                error = "" if self._live else self._last_error
         if error:
-            self.close()
             raise SandboxError(f"no sandbox container could be started: {error}")
+
+    @property
+    def image(self) -> str:
+        """The tag of the image the containers run (empty before ``start``)."""
+        return self._image
 
     @property
     def isolation(self) -> IsolationLevel:
@@ -251,7 +416,7 @@ class DockerSandbox:
         s = self._settings
         return {
             "command": [IMAGE_PYTHON, "-I", IMAGE_WORKER, "--preload", ",".join(s.preload_modules),
-                        "--pidns", "--private-tmp"],
+                        "--pidns", "--private-tmp", "--announce-ready"],
             "name": f"{NAME_PREFIX}{uuid.uuid4().hex[:12]}",
             "labels": {LABEL: "1", OWNER_LABEL: self._owner, POOL_LABEL: self._pool_id},
             "stdin_open": True, "tty": False, "detach": True, "init": True,
@@ -266,7 +431,7 @@ class DockerSandbox:
 
     def _spawn(self) -> _Worker:
         memory_mb = self._settings.memory_mb + MEMORY_HEADROOM_MB + self._tmpfs_mb
-        container = self._client.containers.create(self.image, **self._container_options(memory_mb))
+        container = self._client.containers.create(self._image, **self._container_options(memory_mb))
         worker: _Worker | None = None
         try:
             sock = self._client.api.attach_socket(
@@ -278,6 +443,9 @@ class DockerSandbox:
             if not (isinstance(ready, dict) and ready.get("ready") is True):
                 raise SandboxError(f"the sandbox worker did not start ({worker.exit_detail()}): "
                                    f"{(line or b'').decode(errors='replace')[:200]} {worker.stderr_tail[-800:]}")
+            if ready.get("announce_ready") is not True:
+                raise SandboxError(f"the sandbox worker in image {self._image} does not speak the announce-ready "
+                                   f"protocol: {ready!r}")
             if ready.get("preload_failed"):
                 _log.warning("sandbox worker could not preload: %s", ready["preload_failed"])
             return worker
@@ -360,6 +528,12 @@ class DockerSandbox:
         if closed:
             worker.destroy()
 
+    def _lost_while_cleaning(self, worker: _Worker, why: str) -> None:
+        """The watcher's report: a container that answered its call will not become ready again."""
+        if not self._closed:
+            _log.warning("sandbox container %s %s; replacing it %s", worker.name, why, worker.stderr_tail[-500:])
+        self._discard(worker)
+
     def _discard(self, worker: _Worker) -> None:
         """Kill a worker's container and start a replacement, both in the background."""
         with self._cond:
@@ -372,6 +546,8 @@ class DockerSandbox:
     def run(self, spec: ToolSpec, args: dict[str, Any], limits: Limits | None = None) -> RunResult:
         """Call ``spec.entrypoint(**args)`` in a warm container and return what happened."""
         limits = limits or self._limits
+        if not self._started:
+            self.start()
         worker = self._acquire(limits.timeout_s + START_TIMEOUT_S)
         request = {"id": uuid.uuid4().hex, "source": spec.source, "entrypoint": spec.entrypoint,
                    "tool_name": f"{spec.namespace}.{spec.name}", "args": args, "limits": limits.model_dump()}
@@ -401,10 +577,10 @@ class DockerSandbox:
             self._discard(worker)
             return self._failed("WorkerLost", f"the sandbox worker died during the call ({detail}); "
                                 "it is being replaced", start)
-        if response.get("recycle"):
+        if response.get("recycle") or self._watcher is None:
             self._discard(worker)
         else:
-            self._release(worker)
+            self._watcher.watch(worker)  # back in the pool once it has cleaned up
         return self._result(response)
 
     def _fit(self, worker: _Worker, limits: Limits) -> None:
@@ -460,6 +636,8 @@ class DockerSandbox:
             self._idle.clear()
             threads = list(self._threads)
             self._cond.notify_all()
+        if self._watcher is not None:
+            self._watcher.close()
         for worker in workers:
             worker.destroy()
         for thread in threads:
