@@ -403,8 +403,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--conc-calls", type=int, default=100, help="calls per concurrent client")
     parser.add_argument("--list-calls", default="200,100,40", help="tools/list requests per run, per size")
     parser.add_argument("--profile", type=Path, default=None,
-                        help="py-spy collapsed stacks of Distillery during the top concurrency level "
-                             "(first run) are written to this file")
+                        help="write py-spy collapsed stacks of Distillery here (first run at the top concurrency "
+                             "level) and to NAME.listN.EXT (first tools/list run at the largest size)")
     parser.add_argument("--uid-base", type=int, default=0, help="Distillery's sandbox run_as_uid (0: derived)")
     args = parser.parse_args()
     if args.quick:
@@ -479,8 +479,12 @@ def bench(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str
                 time.sleep(0.3)
         for _ in range(args.runs):
             for server in servers:
+                profile = (args.profile.with_name(f"{args.profile.stem}.list{size}{args.profile.suffix}")
+                           if args.profile is not None and server is dist and size == max(sizes)
+                           and not list_runs[server.kind] else None)
                 list_runs[server.kind].append(run_load(procs, server, mode="list", processes=1, clients=1, calls=n,
-                                                       warmup=3, expect_tools=size + server.extra_listed))
+                                                       warmup=3, expect_tools=size + server.extra_listed,
+                                                       profile=profile))
         for server in servers:
             report[server.kind][f"tools_list_{size}"] = median_of_runs(list_runs[server.kind])
 

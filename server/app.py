@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from registry.api.app import include_registry_routes
 from registry.container import RegistryServices, build_services
 from server.auth import ApiKeyVerifier, McpAuthGate
+from server.event_store import MemoryEventStore
 from server.mcp_server import DistilleryServer, build_mcp_server
 from server.runtime import McpRuntime
 from toolbox.logging import get_logger
@@ -29,6 +30,7 @@ __all__ = ["create_app", "mcp_endpoints"]
 
 logger = get_logger("server.app")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+SSE_RETRY_MS = 1000  # how soon a legacy client should reconnect a dropped SSE stream
 
 
 def _transport_security(settings: Settings) -> TransportSecuritySettings | None:
@@ -84,7 +86,8 @@ def create_app(settings: Settings, *, services: RegistryServices | None = None) 
         server = build_mcp_server(runtime, endpoint_namespaces=namespaces)
         http_app = server.streamable_http_app(
             streamable_http_path=path, transport_security=security, host=settings.server.host,
-            max_request_body_size=max(settings.server.max_body_bytes, 1 << 20))
+            max_request_body_size=max(settings.server.max_body_bytes, 1 << 20),
+            event_store=MemoryEventStore(), retry_interval=SSE_RETRY_MS)
         routes[path] = McpAuthGate(http_app, verifier, anonymous_allowed=anonymous)
         servers.append(server)
 

@@ -36,6 +36,9 @@ class FakeSandbox:
             self.calls.append((spec.entrypoint, args, limits))
         return self.respond(args)
 
+    def start(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

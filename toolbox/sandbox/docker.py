@@ -8,8 +8,8 @@ without sharing state. The host talks to the worker over the Docker API's attach
 (stdin in, multiplexed stdout/stderr out), one request line and one response line per call. The
 worker runs with ``--announce-ready``: it answers before cleaning up after the call, then prints
 ``{"ready": true}`` once it has killed the call's processes, emptied ``/tmp`` and pre-forked the
-next call's child; one watcher thread waits for that line, off every caller's critical path, and
-only then puts the container back in the pool.
+next call's child; a short-lived background thread waits for that line, off the caller's
+critical path, and only then puts the container back in the pool.
 
 The constructor only connects to the engine; ``start()`` (or the first call) builds the image
 when needed, removes stale containers and starts the pool.
@@ -26,18 +26,15 @@ import contextlib
 import gc
 import json
 import os
-import queue
-import selectors
 import socket
 import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import docker
-from docker.errors import DockerException, NotFound
+from docker.errors import APIError, DockerException, NotFound
 
 from toolbox.errors import IsolationUnavailable, SandboxError
 from toolbox.logging import get_logger
@@ -60,7 +57,6 @@ PIDS_HEADROOM = 8  # tini, the worker and the call's own process
 GRACE_S = 6.0  # beyond timeout_s: the worker's own kill + clean-up of leftovers (3 s budget)
 START_TIMEOUT_S = 60.0
 READY_TIMEOUT_S = 30.0  # the worker's clean-up after a call (3 s of kill budget + file deletion)
-MAX_READY_BYTES = 1 << 16
 ENV = {"PATH": "/opt/python/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 STDERR_TAIL = 4096
 
@@ -80,6 +76,17 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{_start_ticks(os.getpid()) or '?'}"
 
 
+def _remove(client: Any, container_id: str) -> None:
+    """Force-remove a container; gone already, or being removed by another thread, is fine."""
+    try:
+        client.api.remove_container(container_id, force=True)
+    except NotFound:
+        pass
+    except APIError as exc:
+        if exc.status_code != 409:  # 409: "removal of container ... is already in progress"
+            raise
+
+
 def remove_stale_containers(client: Any) -> int:
     """Remove sandbox containers whose owning process (on this host) no longer exists; returns how many."""
     removed = 0
@@ -91,10 +98,8 @@ def remove_stale_containers(client: Any) -> int:
         alive = owner[1].isdigit() and _start_ticks(int(owner[1])) == owner[2]
         if not alive:
             try:
-                client.api.remove_container(container["Id"], force=True)
+                _remove(client, container["Id"])
                 removed += 1
-            except NotFound:
-                pass
             except DockerException as exc:
                 _log.warning("could not remove stale sandbox container %s: %s", container.get("Names"), exc)
     if removed:
@@ -169,10 +174,6 @@ class _Worker:
                 self.stderr_tail = (self.stderr_tail + text)[-STDERR_TAIL:]
                 _log.debug("worker %s stderr: %s", self.name, text.rstrip())
 
-    def fileno(self) -> int:
-        """The attach socket's descriptor (for ``selectors``)."""
-        return self._sock.fileno()
-
     def pop_line(self) -> bytes | None:
         """A complete buffered stdout line, or None."""
         end = self._out.find(b"\n")
@@ -181,23 +182,6 @@ class _Worker:
         line = bytes(self._out[:end])
         del self._out[:end + 1]
         return line
-
-    def buffered(self) -> int:
-        """Bytes of stdout (and undecoded stream frames) waiting in the buffers."""
-        return len(self._out) + len(self._raw)
-
-    def feed(self) -> bool:
-        """Read what the socket has now (without blocking) into the buffers; False at EOF."""
-        self._sock.setblocking(False)
-        try:
-            chunk = self._sock.recv(1 << 16)
-        except BlockingIOError:
-            return True
-        if not chunk:
-            return False
-        self._raw += chunk
-        self._demux()
-        return True
 
     def read_line(self, deadline: float) -> bytes | None:
         """The worker's next stdout line; None at EOF; TimeoutError when ``deadline`` passes."""
@@ -239,115 +223,9 @@ class _Worker:
         with contextlib.suppress(OSError):
             self._sock.close()
         try:
-            self.container.remove(force=True)
-        except NotFound:
-            pass
+            _remove(self.container.client, self.container.id)
         except DockerException as exc:
             _log.warning("could not remove sandbox container %s: %s", self.name, exc)
-
-
-def _ready_state(worker: _Worker) -> tuple[bool, str] | None:
-    """(True, "") once the worker announced ready; (False, why) if it never will; None: keep waiting."""
-    line = worker.pop_line()
-    if line is not None:
-        try:
-            message = json.loads(line)
-        except ValueError:
-            message = None
-        if isinstance(message, dict) and message.get("ready") is True:
-            return True, ""
-        return False, f"sent {line[:200]!r} instead of its ready line"
-    if worker.buffered() > MAX_READY_BYTES:
-        return False, "sent too much instead of its ready line"
-    return None
-
-
-class _ReadyWatcher:
-    """One thread that waits for containers to print ``{"ready": true}`` after cleaning up a call.
-
-    ``on_ready(worker)`` / ``on_lost(worker, why)`` run on the watcher thread and must not block.
-    """
-
-    def __init__(self, on_ready: Callable[[_Worker], None], on_lost: Callable[[_Worker, str], None]) -> None:
-        self._on_ready, self._on_lost = on_ready, on_lost
-        self._pending: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
-        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-        self._closed = False
-        self._thread = threading.Thread(target=self._loop, name="docker-sandbox-ready", daemon=True)
-        self._thread.start()
-
-    def watch(self, worker: _Worker) -> None:
-        """Wait (in the background) for ``worker``'s ready line."""
-        self._pending.put(worker)
-        self._wake()
-
-    def close(self) -> None:
-        """Stop the thread; the workers it still waited for are left to their owner."""
-        self._closed = True
-        self._wake()
-        self._thread.join(timeout=5)
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-    def _wake(self) -> None:
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"\0")
-
-    def _loop(self) -> None:
-        selector = selectors.DefaultSelector()
-        selector.register(self._wake_r, selectors.EVENT_READ, None)
-        deadlines: dict[_Worker, float] = {}
-
-        def settle(worker: _Worker, state: tuple[bool, str]) -> None:
-            deadlines.pop(worker, None)
-            with contextlib.suppress(KeyError, ValueError, OSError):
-                selector.unregister(worker.fileno())
-            try:
-                if state[0]:
-                    self._on_ready(worker)
-                else:
-                    self._on_lost(worker, state[1])
-            except Exception:
-                _log.exception("docker sandbox ready watcher callback failed")
-
-        try:
-            while not self._closed:
-                timeout = max(0.0, min(deadlines.values()) - time.monotonic()) if deadlines else None
-                for key, _ in selector.select(timeout):
-                    if key.data is None:
-                        with contextlib.suppress(OSError):
-                            os.read(self._wake_r, 4096)
-                        continue
-                    worker = key.data
-                    try:
-                        alive = worker.feed()
-                    except OSError as exc:
-                        settle(worker, (False, f"could not read from it: {exc}"))
-                        continue
-                    state = _ready_state(worker)
-                    if state is None and not alive:
-                        state = (False, f"exited while cleaning up after a call ({worker.exit_detail()})")
-                    if state is not None:
-                        settle(worker, state)
-                while not self._pending.empty():
-                    worker = self._pending.get()
-                    state = _ready_state(worker)  # the ready line may have come with the response
-                    if state is not None:
-                        settle(worker, state)
-                        continue
-                    try:
-                        selector.register(worker.fileno(), selectors.EVENT_READ, worker)
-                    except (KeyError, ValueError, OSError) as exc:  # its socket is gone already
-                        settle(worker, (False, f"lost its socket: {exc}"))
-                        continue
-                    deadlines[worker] = time.monotonic() + READY_TIMEOUT_S
-                now = time.monotonic()
-                for worker, deadline in list(deadlines.items()):
-                    if deadline <= now:
-                        settle(worker, (False, f"did not finish cleaning up within {READY_TIMEOUT_S:.0f} s"))
-        finally:
-            selector.close()
 
 
 class DockerSandbox:
@@ -376,7 +254,6 @@ class DockerSandbox:
         self._threads: set[threading.Thread] = set()
         self._last_error = ""
         self._closed = False
-        self._watcher: _ReadyWatcher | None = None
 
     def start(self) -> None:
         """Build the image if needed, remove stale containers and start the pool; returns once it serves.
@@ -390,7 +267,6 @@ class DockerSandbox:
                 raise SandboxError("the docker sandbox is closed")
             self._image = ensure_image(self._client, self._settings)
             remove_stale_containers(self._client)
-            self._watcher = _ReadyWatcher(self._release, self._lost_while_cleaning)
             with self._cond:
                 self._started = True
                 self._fill()
@@ -528,15 +404,37 @@ class DockerSandbox:
         if closed:
             worker.destroy()
 
-    def _lost_while_cleaning(self, worker: _Worker, why: str) -> None:
-        """The watcher's report: a container that answered its call will not become ready again."""
+    def _await_ready(self, worker: _Worker) -> None:
+        """After a call (background): back to the pool on the worker's ``{"ready": true}``, else replace it."""
+        why = ""
+        try:
+            line = worker.read_line(time.monotonic() + READY_TIMEOUT_S)
+        except TimeoutError:
+            line, why = None, f"did not finish cleaning up within {READY_TIMEOUT_S:.0f} s"
+        except OSError as exc:  # its socket was closed under it (close())
+            line, why = None, f"lost its socket: {exc}"
+        if why == "" and line is not None and self._parse_ready(line):
+            self._release(worker)
+            return
         if not self._closed:
+            why = why or (f"sent {line[:200]!r} instead of its ready line" if line is not None
+                          else f"exited while cleaning up after a call ({worker.exit_detail()})")
             _log.warning("sandbox container %s %s; replacing it %s", worker.name, why, worker.stderr_tail[-500:])
         self._discard(worker)
+
+    @staticmethod
+    def _parse_ready(line: bytes) -> bool:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return False
+        return isinstance(message, dict) and message.get("ready") is True
 
     def _discard(self, worker: _Worker) -> None:
         """Kill a worker's container and start a replacement, both in the background."""
         with self._cond:
+            if worker not in self._live:  # close() took it, or it was discarded already
+                return
             self._live.discard(worker)
         self._background(worker.destroy, "docker-sandbox-kill")
         self._fill()
@@ -577,10 +475,10 @@ class DockerSandbox:
             self._discard(worker)
             return self._failed("WorkerLost", f"the sandbox worker died during the call ({detail}); "
                                 "it is being replaced", start)
-        if response.get("recycle") or self._watcher is None:
+        if response.get("recycle"):
             self._discard(worker)
-        else:
-            self._watcher.watch(worker)  # back in the pool once it has cleaned up
+        else:  # back in the pool once it has cleaned up
+            self._background(lambda: self._await_ready(worker), "docker-sandbox-ready")
         return self._result(response)
 
     def _fit(self, worker: _Worker, limits: Limits) -> None:
@@ -636,18 +534,22 @@ class DockerSandbox:
             self._idle.clear()
             threads = list(self._threads)
             self._cond.notify_all()
-        if self._watcher is not None:
-            self._watcher.close()
         for worker in workers:
             worker.destroy()
         for thread in threads:
             thread.join(timeout=START_TIMEOUT_S)
-        try:  # anything of this pool's a lost race left behind
-            for container in self._client.api.containers(all=True, filters={"label": f"{POOL_LABEL}={self._pool_id}"}):
-                with contextlib.suppress(NotFound):
-                    self._client.api.remove_container(container["Id"], force=True)
+        mine = {"label": f"{POOL_LABEL}={self._pool_id}"}
+        end = time.monotonic() + 10.0
+        try:  # anything of this pool's a lost race left behind; wait for removals still in progress
+            while left := self._client.api.containers(all=True, filters=mine):
+                if time.monotonic() > end:
+                    _log.warning("sandbox containers still present after close: %s", [c["Names"] for c in left])
+                    break
+                for container in left:
+                    _remove(self._client, container["Id"])
+                time.sleep(0.05)
         except DockerException as exc:
-            _log.warning("could not list sandbox containers at close: %s", exc)
+            _log.warning("could not remove this sandbox's containers at close: %s", exc)
 
     def __enter__(self) -> DockerSandbox:
         return self

@@ -85,3 +85,16 @@ def test_incremental_add_scores_like_bulk_build() -> None:
         incremental.add(slot, tokenize(text))
     query = tokenize("convert dates")
     assert bulk.scores(query).tolist() == pytest.approx(incremental.scores(query).tolist())
+
+
+def test_scores_follow_changes_made_after_a_query() -> None:
+    texts = ["add two numbers", "add a list of numbers", "convert numbers to text"]
+    index = build(*texts[:2])
+    query = tokenize("add numbers")
+    index.scores(query)  # computed once and reused until the index changes
+    index.add(2, tokenize(texts[2]))
+    assert index.scores(query).tolist() == pytest.approx(build(*texts).scores(query).tolist())
+    index.remove(0)
+    after = index.scores(query)
+    assert after[0] == 0.0 and after[1] > 0.0
+    assert index.scores(query, size=2).tolist() == pytest.approx(after[:2].tolist())

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from sqlalchemy.engine import Engine
 
+import registry.service.dedup as dedup_module
 from registry.db import read_session, write_transaction
 from registry.models import Tool, ToolVersion, VersionStatus
 from registry.service.dedup import (
@@ -121,3 +123,29 @@ def test_spec_of_version_round_trips_a_stored_version() -> None:
                           tests=[t.model_dump(mode="json") for t in spec.tests])
     again = spec_of_version(version, "default", "add")
     assert again.model_dump(exclude={"provenance"}) == spec.model_dump(exclude={"provenance"})
+
+
+def test_pruned_nearest_equals_scoring_every_vector(sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dedup_module, "_PRUNE_MIN", 64)  # prune from 64 vectors on, not thousands
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((6, 48))
+    vectors = centres[rng.integers(0, 6, 300)] + 0.4 * rng.standard_normal((300, 48))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = []
+    with write_transaction(sqlite_engine) as (session, revision):
+        for i, vector in enumerate(vectors.astype(np.float32)):
+            tool = Tool(namespace="default", name=f"t{i}", changed_revision=revision)
+            version = ToolVersion(tool_id=tool.id, semver="1.0.0", major=1, minor=0, patch=0, content_hash=f"c{i}",
+                                  ast_hash=f"a{i}", entrypoint="add", source="", input_schema={},
+                                  status=VersionStatus.active, embedder="test", embedding=encode_vector(vector),
+                                  changed_revision=revision)
+            session.add_all([tool, version])
+            ids.append(version.id)
+    index = EmbeddingIndex(sqlite_engine, "test")
+    for query in (centres[0] + 0.3 * rng.standard_normal(48), vectors[7], rng.standard_normal(48)):
+        query = (query / np.linalg.norm(query)).astype(np.float32)
+        scores = vectors.astype(np.float32) @ query
+        for threshold in (0.5, 0.8, 0.95):
+            expected = [ids[i] for i in np.argsort(-scores, kind="stable") if scores[i] >= threshold][:5]
+            assert [h[0] for h in index.nearest(query, threshold=threshold, k=5)] == expected
+    assert len(index) == 300

@@ -206,3 +206,14 @@ def test_embedding_text_and_vector_round_trip() -> None:
     assert decode_vector(blob, 3).dtype == np.float32
     with pytest.raises(ValueError, match="3-dimensional"):
         decode_vector(encode_vector(np.zeros(4)), 3)
+
+
+def test_sign_bit_prefilter_with_full_rerank_matches_exact_scoring(engine: Engine, embedder: HashingEmbedder) -> None:
+    fill(engine, embedder)
+    exact = SearchIndex(engine, embedder)
+    prefiltered = SearchIndex(engine, embedder, exact_limit=0, rerank=len(CATALOG))
+    for query in ("convert a temperature", "count words of a text", "days between two dates"):
+        for namespaces in (None, ["math", "text"]):
+            want = [(h.version_id, h.vector_rank) for h in exact.search(query, k=5, namespaces=namespaces)]
+            got = [(h.version_id, h.vector_rank) for h in prefiltered.search(query, k=5, namespaces=namespaces)]
+            assert got == want and want

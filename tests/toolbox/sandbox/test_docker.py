@@ -272,14 +272,21 @@ def test_stale_containers_of_dead_owners_are_removed(client: Any, box: DockerSan
         foreign.remove(force=True)
 
 
-def test_close_removes_every_container(client: Any) -> None:
-    sandbox = DockerSandbox(_settings(workers=2, preload_modules=[]), client=client)
+def test_one_container_pool_waits_for_cleanup_then_close_removes_it(client: Any) -> None:
+    sandbox = DockerSandbox(_settings(workers=1, preload_modules=[]), client=client)
     assert sandbox.container_names() == []  # the constructor starts nothing
-    assert sandbox.run(_spec("def f():\n    return 1\n"), {}).value == 1  # the first call starts the pool
+    leaver = ("import os, time\ndef f():\n    open('/tmp/left.txt', 'w').write('x')\n"
+              "    if os.fork() == 0:\n        time.sleep(60)\n        os._exit(0)\n    return 'left'\n")
+    look = ("import os\ndef f():\n    return [sorted(int(p) for p in os.listdir('/proc') if p.isdigit()),"
+            " os.listdir('/tmp'), os.path.basename(os.getcwd())]\n")
+    for _ in range(3):  # the first call starts the pool; each next request waits for the worker's clean-up
+        assert sandbox.run(_spec(leaver), {}).value == "left"
+        pids, tmp, scratch = sandbox.run(_spec(look), {}).value
+        assert len(pids) <= 3, pids  # tini, the worker, this call's process
+        assert tmp == [scratch], tmp  # only this call's own scratch directory
     names = sandbox.container_names()
-    assert len(names) == 2
+    assert len(names) == 1
     pool = client.containers.get(names[0]).labels[POOL_LABEL]
-    assert sandbox.run(_spec("def f():\n    return 1\n"), {}).value == 1
     sandbox.close()
     assert not client.api.containers(all=True, filters={"label": f"{POOL_LABEL}={pool}"})
     running = {n.lstrip("/") for c in client.api.containers(filters={"label": f"{LABEL}=1"}) for n in c["Names"]}
