@@ -405,6 +405,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile", type=Path, default=None,
                         help="write py-spy collapsed stacks of Distillery here (first run at the top concurrency "
                              "level) and to NAME.listN.EXT (first tools/list run at the largest size)")
+    parser.add_argument("--set", action="append", default=[], metavar="DISTILLERY_X=VALUE",
+                        help="extra environment for distillery serve (experiments, e.g. sandbox settings)")
     parser.add_argument("--uid-base", type=int, default=0, help="Distillery's sandbox run_as_uid (0: derived)")
     args = parser.parse_args()
     if args.quick:
@@ -426,6 +428,11 @@ def bench(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str
             # a uid range of its own: another sandbox pool on this host that closes a worker SIGKILLs
             # every process of that worker's uid (toolbox/sandbox/pool.py kill_uid), ours included
             "DISTILLERY_SANDBOX__RUN_AS_UID": str(args.uid_base or 62_000 + (os.getpid() % 500) * 8)}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("DISTILLERY_"):
+            raise SystemExit(f"--set wants DISTILLERY_X=VALUE, not {item!r}")
+        denv[key] = value
     dist = DistilleryServer("distillery", procs, workdir, denv)
     spec = build_spec(ADD_SOURCE, namespace=NAMESPACE, allowed_imports=[])
     add_spec = {"name": ADD_NAME, "description": spec.description, "input_schema": spec.input_schema,

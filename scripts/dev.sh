@@ -68,7 +68,8 @@ case "$cmd" in
     run)
         setup_system; setup_venv
         for tool in examples/tools/*.py; do
-            .venv/bin/distillery tools publish "$tool" --namespace examples --activate >/dev/null
+            .venv/bin/distillery tools publish "$tool" --tests "${tool%.py}.tests.json" --namespace examples \
+                --activate >/dev/null
         done
         log "serving REST at http://127.0.0.1:8000/api/v1 (docs at /docs) and MCP at http://127.0.0.1:8000/mcp"
         exec .venv/bin/distillery serve ;;

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from registry.models import LinkKind, ToolVersion, VersionLink, VersionStatus
-from registry.service.search import decode_vector
+from registry.service.search import decode_vector, matvec
 from toolbox.sandbox.base import Limits, Sandbox
 from toolbox.spec import CompareMode, ToolSpec, ToolTest
 from toolbox.validate import compare
@@ -162,14 +162,14 @@ class _Matrix:
         """Live slots whose cosine with ``vector`` may reach ``threshold``, and their exact cosines."""
         n = self.n
         if self.basis is None:
-            return np.arange(n), self.vectors[:n] @ vector
-        head = self.basis @ vector
+            return np.arange(n), matvec(self.vectors[:n], vector)
+        head = matvec(self.basis, vector)
         tail = float(np.sqrt(max(float(vector @ vector) - float(head @ head), 0.0)))
-        bound = self.heads[:n] @ head + tail * self.tails[:n]
+        bound = matvec(self.heads[:n], head) + tail * self.tails[:n]
         candidates = np.flatnonzero((bound >= threshold - _BOUND_SLACK) & self.live[:n])
         if candidates.size > n // 4:  # the bound prunes too little: one pass over everything is cheaper
-            return np.arange(n), self.vectors[:n] @ vector
-        return candidates, self.vectors[candidates] @ vector
+            return np.arange(n), matvec(self.vectors[:n], vector)
+        return candidates, matvec(self.vectors[candidates], vector)
 
 
 class EmbeddingIndex:

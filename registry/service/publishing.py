@@ -137,7 +137,7 @@ class Publisher:
                                                           Tool.name == spec.name)).first()
         timings["exact_ms"] = _ms(start)
         if existing is not None:
-            return self._duplicate(existing.id, spec, actor)
+            return self._duplicate(existing, spec, actor)
 
         start = time.perf_counter()
         vector = self.embedder.embed([embedding_text(spec)])[0]
@@ -202,8 +202,9 @@ class Publisher:
         return as_dict, PublishOutcome(kind="rejected", reasons=reasons, test_report=as_dict)
 
     @staticmethod
-    def _exact(session: Session, ast_hash: str) -> ToolVersion | None:
-        return session.exec(select(ToolVersion).where(ToolVersion.ast_hash == ast_hash)
+    def _exact(session: Session, ast_hash: str) -> str | None:
+        """The id of the oldest version with this normalised-AST hash (the id only: no entity to load)."""
+        return session.exec(select(ToolVersion.id).where(ToolVersion.ast_hash == ast_hash)
                             .order_by(col(ToolVersion.created_at)).limit(1)).first()
 
     def _near_duplicates(self, spec: ToolSpec, vector: Any, own_tool: str | None
@@ -287,7 +288,7 @@ class Publisher:
                 with write_transaction(self.engine) as (session, revision):
                     existing = self._exact(session, ast_hash)
                     if existing is not None:
-                        raise _Duplicate(existing.id)
+                        raise _Duplicate(existing)
                     tool = session.exec(select(Tool).where(Tool.namespace == spec.namespace,
                                                            Tool.name == spec.name)).first()
                     latest = self._latest(session, tool.id) if tool else None
@@ -308,13 +309,13 @@ class Publisher:
                         changelog=changelog or notes, flagged=flagged, status=status,
                         embedder=self.embedder.name, embedding=embedding, created_by=actor,
                         changed_revision=revision)
-                    session.add(version)
-                    session.flush()
+                    session.add(version)  # flushed with the commit (or now, for the before_commit seam)
                     audit(session, actor=actor, action="publish", revision=revision,
                           target=f"{spec.qualified_name}@{semver}", version_id=version.id,
                           kind="new_tool" if latest is None else "new_version", change=change,
                           status=str(status), flagged=flagged)
                     if self._before_commit is not None:
+                        session.flush()
                         self._before_commit(version)
             except _Duplicate as dup:
                 return self._duplicate(dup.version_id, spec, actor)

@@ -13,6 +13,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
+from typing import cast as typed
 
 from sqlalchemy import ColumnElement, and_, cast, false, func, or_
 from sqlalchemy import select as sa_select
@@ -230,7 +231,7 @@ def _names(session: Session, version_ids: Iterable[str]) -> dict[str, tuple[str,
                                .join(Tool, col(Tool.id) == col(ToolVersion.tool_id))
                                .where(col(ToolVersion.id).in_(chunk))).all()
         for vid, semver, status, ns, name in rows:
-            out[vid] = (f"{ns}.{name}@{semver}", VersionStatus(status))
+            out[str(vid)] = (f"{ns}.{name}@{semver}", VersionStatus(str(status)))
     return out
 
 
@@ -306,7 +307,8 @@ def _resolve_many(session: Session, tools: Sequence[Tool], *, scope: str | None,
             lq = lq.where(col(ToolVersion.tool_id).in_(chunk))
             sq = sq.where(col(ToolAlias.tool_id).in_(chunk))
             pq = pq.where(col(ToolPin.tool_id).in_(chunk))
-        for vid, tid, status, major, minor, patch in session.execute(lq).all():
+        rows = typed("list[tuple[str, str, str, int, int, int]]", session.execute(lq).all())
+        for vid, tid, status, major, minor, patch in rows:
             light[tid].append(_Light(vid, tid, VersionStatus(status), major, minor, patch))
         stable.update(dict(session.exec(sq).all()))
         if scope is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import NamedTuple, Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar, cast
 
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
@@ -150,8 +150,9 @@ def _light_versions(session: Session, tool_id: str) -> list[_Light]:
     rows = session.execute(sa_select(col(ToolVersion.id), col(ToolVersion.semver), col(ToolVersion.status),
                                      col(ToolVersion.major), col(ToolVersion.minor), col(ToolVersion.patch))
                            .where(col(ToolVersion.tool_id) == tool_id)).all()
+    typed = cast("list[tuple[str, str, str, int, int, int]]", rows)
     return [_Light(vid, semver, VersionStatus(status), major, minor, patch)
-            for vid, semver, status, major, minor, patch in rows]
+            for vid, semver, status, major, minor, patch in typed]
 
 
 def served_version(session: Session, tool: Tool, *, scope: str | None = None) -> ToolVersion | None:

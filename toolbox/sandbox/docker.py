@@ -1,6 +1,6 @@
 """The docker sandbox backend: a pool of warm containers, each running the sandbox worker.
 
-Every container runs ``_worker.py`` (through the image's ``boot.py``) as uid 65534 with no
+Every container runs ``_worker.py`` (through the image's ``boot.py``) as a leased uid of its own with no
 network, a read-only root, a size-limited tmpfs ``/tmp``, memory/CPU/pids limits, no
 capabilities and ``no-new-privileges``; ``tini`` (``init=True``) is pid 1. The worker forks a
 fresh child per call and applies the call's rlimits there, so containers stay warm across calls
@@ -40,6 +40,7 @@ from toolbox.errors import IsolationUnavailable, SandboxError
 from toolbox.logging import get_logger
 from toolbox.sandbox.base import IsolationLevel, Limits, RunResult, ToolFailure
 from toolbox.sandbox.docker_image import IMAGE_PYTHON, IMAGE_WORKER, ensure_image
+from toolbox.sandbox.uids import UidLease, lease_uid
 from toolbox.settings import SandboxSettings
 from toolbox.spec import ToolSpec
 
@@ -144,8 +145,9 @@ def probe() -> tuple[bool, str]:
 class _Worker:
     """One warm container and the attach socket to its worker's stdin/stdout/stderr."""
 
-    def __init__(self, container: Any, sock: Any, memory_mb: int) -> None:
+    def __init__(self, container: Any, sock: Any, memory_mb: int, lease: UidLease) -> None:
         self.container = container
+        self.lease = lease
         self.name = str(container.name)
         self.memory_mb = memory_mb
         self._sock_io = sock  # keeps the HTTP response (and so the connection) alive
@@ -218,6 +220,8 @@ class _Worker:
 
     def destroy(self) -> None:
         """Kill and remove the container through the API, and drop the socket."""
+        with contextlib.suppress(OSError):  # wakes a thread blocked reading it (close() alone does not)
+            self._sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):  # the SocketIO holds an io-ref: close it too, or the fd lingers
             self._sock_io.close()
         with contextlib.suppress(OSError):
@@ -226,6 +230,8 @@ class _Worker:
             _remove(self.container.client, self.container.id)
         except DockerException as exc:
             _log.warning("could not remove sandbox container %s: %s", self.name, exc)
+        else:
+            self.lease.release()  # only once nothing runs as its uid any more
 
 
 class DockerSandbox:
@@ -288,7 +294,7 @@ class DockerSandbox:
 
     # ------------------------------------------------------------------------------- the pool
 
-    def _container_options(self, memory_mb: int) -> dict[str, Any]:
+    def _container_options(self, memory_mb: int, uid: int) -> dict[str, Any]:
         s = self._settings
         return {
             "command": [IMAGE_PYTHON, "-I", IMAGE_WORKER, "--preload", ",".join(s.preload_modules),
@@ -296,7 +302,7 @@ class DockerSandbox:
             "name": f"{NAME_PREFIX}{uuid.uuid4().hex[:12]}",
             "labels": {LABEL: "1", OWNER_LABEL: self._owner, POOL_LABEL: self._pool_id},
             "stdin_open": True, "tty": False, "detach": True, "init": True,
-            "user": "65534:65534", "working_dir": "/tmp", "environment": dict(ENV), "hostname": "sandbox",
+            "user": f"{uid}:{uid}", "working_dir": "/tmp", "environment": dict(ENV), "hostname": "sandbox",
             "network_mode": "none", "ipc_mode": "none", "read_only": True,
             "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={self._tmpfs_mb}m,mode=1777"},
             "mem_limit": f"{memory_mb}m", "memswap_limit": f"{memory_mb}m",
@@ -307,12 +313,17 @@ class DockerSandbox:
 
     def _spawn(self) -> _Worker:
         memory_mb = self._settings.memory_mb + MEMORY_HEADROOM_MB + self._tmpfs_mb
-        container = self._client.containers.create(self._image, **self._container_options(memory_mb))
+        lease = lease_uid(self._settings.run_as_uid)
+        try:
+            container = self._client.containers.create(self._image, **self._container_options(memory_mb, lease.uid))
+        except BaseException:
+            lease.release()
+            raise
         worker: _Worker | None = None
         try:
             sock = self._client.api.attach_socket(
                 container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-            worker = _Worker(container, sock, memory_mb)
+            worker = _Worker(container, sock, memory_mb, lease)
             container.start()
             line = worker.read_line(time.monotonic() + START_TIMEOUT_S)
             ready = json.loads(line) if line else {}
@@ -330,6 +341,7 @@ class DockerSandbox:
                 worker.destroy()
             else:
                 container.remove(force=True)
+                lease.release()
             raise
 
     def _background(self, target: Any, name: str) -> None:

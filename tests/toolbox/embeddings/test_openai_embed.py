@@ -158,7 +158,8 @@ def test_create_embedder_openai_without_key_or_url_is_a_config_error() -> None:
 @pytest.mark.parametrize("backend", ["model2vec", "onnx-minilm"])
 def test_semantic_backends_say_what_to_install(monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
     monkeypatch.setitem(sys.modules, "toolbox.embeddings.semantic", None)  # importing it raises ImportError
-    with pytest.raises(EmbeddingError, match=rf"{backend!r} needs optional packages: pip install 'distillery\[semantic\]'"):
+    hint = rf"{backend!r} needs optional packages: pip install 'distillery\[semantic\]'"
+    with pytest.raises(EmbeddingError, match=hint):
         create_embedder(EmbeddingSettings(backend=backend))
 
 
