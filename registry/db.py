@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, SQLModel, create_engine, select
+from sqlmodel import Session, SQLModel, create_engine
 
 from registry.models import AuditEntry, RegistryState
 from toolbox.settings import Settings
@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 NOTIFY_CHANNEL = "distillery_revision"
+_REVISION_QUERY = text("SELECT revision FROM registry_state WHERE id = 1")
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -90,9 +91,9 @@ def create_schema(engine: Engine) -> None:
 
 
 def current_revision(engine: Engine) -> int:
-    """The registry revision now (0 for an empty registry)."""
-    with Session(engine) as session:
-        revision = session.exec(select(RegistryState.revision).where(RegistryState.id == 1)).first()
+    """The registry revision now (0 for an empty registry); cheap enough to read on every request."""
+    with engine.connect() as connection:
+        revision = connection.execute(_REVISION_QUERY).scalar()
     return int(revision or 0)
 
 
