@@ -426,7 +426,8 @@ def _mine(opts: argparse.Namespace, root: str) -> list[os.DirEntry[str]]:
     found = []
     for entry in entries:
         if opts.private_tmp and root == "/tmp":
-            found.append(entry)
+            if entry.name not in opts.tmp_at_start:  # not a mount point of the sandbox itself
+                found.append(entry)
             continue
         try:
             owner = entry.stat(follow_symlinks=False).st_uid
@@ -803,6 +804,8 @@ def main(argv: list[str] | None = None) -> int:
         # mistake it would take the whole machine down. A fresh namespace starts at pid 1 or 2.
         sys.stderr.write(f"worker: --pidns needs a fresh PID namespace, but this is pid {os.getpid()}; refusing\n")
         return 2
+    # What /tmp holds before any call (e.g. the mount points of a venv under /tmp) is never a leftover.
+    opts.tmp_at_start = frozenset(os.listdir("/tmp")) if opts.private_tmp else frozenset()
     if opts.die_with_parent:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)

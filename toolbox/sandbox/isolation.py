@@ -102,8 +102,10 @@ def _bwrap_prefix(bwrap: str, tmpfs_bytes: int) -> list[str]:
             args += ["--cap-add", cap]
     else:
         args += ["--unshare-user"]
+    # The private /tmp comes first: binds of a Python or venv that lives under /tmp go on top of it.
+    args += ["--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp"]
     args += _ro_binds()
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
     args += ["--chdir", "/tmp", "--clearenv"]
     for key, value in worker_env().items():
         args += ["--setenv", key, value]

@@ -163,7 +163,7 @@ def test_loser_of_a_race_gets_duplicate_of_from_inside_the_transaction(sqlite_en
     real_exact = Publisher._exact
     calls: list[int] = []
 
-    def blind_first_check(session: Session, ast_hash: str) -> ToolVersion | None:
+    def blind_first_check(session: Session, ast_hash: str) -> str | None:
         calls.append(1)
         return None if len(calls) == 1 else real_exact(session, ast_hash)  # the race: the winner was not seen yet
 
