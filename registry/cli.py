@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from registry.errors import RegistryError
 from registry.models import Role, VersionStatus
+from toolbox.cli import fail
 from toolbox.errors import AnalysisError, ToolboxError
 from toolbox.settings import Settings
 
@@ -34,10 +35,6 @@ keys_app = typer.Typer(help="API keys for the REST API and MCP.", no_args_is_hel
 tools_app = typer.Typer(help="Publish, list, search and curate tools.", no_args_is_help=True, add_completion=False)
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(1)
-
 
 def _edge(func: Callable[P, R]) -> Callable[P, R]:
     """Translate registry and toolbox errors into a red one-line message and exit code 1."""
@@ -47,11 +44,11 @@ def _edge(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except (RegistryError, ToolboxError) as exc:
-            raise _fail(str(exc) or type(exc).__name__) from None
+            raise fail(str(exc) or type(exc).__name__) from None
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "input"
-            raise _fail(f"{where}: {first['msg']}") from None
+            raise fail(f"{where}: {first['msg']}") from None
 
     return wrapper
 
@@ -200,9 +197,9 @@ def tools_publish(
         try:
             cases = json.loads(tests.read_text())
         except json.JSONDecodeError as exc:
-            raise _fail(f"{tests} is not valid JSON: {exc}") from None
+            raise fail(f"{tests} is not valid JSON: {exc}") from None
         if not isinstance(cases, list):
-            raise _fail(f"{tests} must hold a JSON list of {{'args': ..., 'expected': ...}} objects")
+            raise fail(f"{tests} must hold a JSON list of {{'args': ..., 'expected': ...}} objects")
     try:
         spec = build_spec(file.read_text(), entrypoint=entrypoint, name=name, namespace=namespace,
                           description=description, tests=cases, allowed_imports=settings.sandbox.allowed_imports)

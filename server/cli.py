@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from toolbox.cli import fail
 from toolbox.settings import Settings
 
 __all__ = ["mcp_app", "serve_app"]
@@ -13,10 +14,6 @@ __all__ = ["mcp_app", "serve_app"]
 serve_app = typer.Typer(help="Serve REST and MCP over HTTP.", invoke_without_command=True, add_completion=False)
 mcp_app = typer.Typer(help="Serve the toolbox over MCP stdio.", invoke_without_command=True, add_completion=False)
 
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code)
 
 
 @serve_app.callback()
@@ -38,7 +35,7 @@ def serve(
     try:
         app = create_app(settings)
     except (RegistryError, ToolboxError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     uvicorn.run(app, host=settings.server.host, port=settings.server.port, proxy_headers=False,
                 server_header=False, log_level=settings.log_level.lower(), timeout_graceful_shutdown=3)
 
@@ -55,4 +52,4 @@ def mcp() -> None:
     try:
         anyio.run(serve_stdio, Settings())
     except (RegistryError, ToolboxError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None

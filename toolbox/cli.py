@@ -19,7 +19,7 @@ from toolbox.errors import ToolboxError
 from toolbox.logging import configure_logging
 from toolbox.settings import Settings
 
-__all__ = ["app", "main"]
+__all__ = ["app", "fail", "main"]
 
 # sub-command -> "module:attribute" of a typer app, imported on first use
 LAZY_COMMANDS: dict[str, str] = {
@@ -51,7 +51,8 @@ app = typer.Typer(cls=_LazyGroup, help="Distillery: a training-free MCP toolbox 
                   no_args_is_help=True)
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``error: message`` in red on stderr; returns the ``typer.Exit`` to raise (every CLI's edge)."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(code)
 
@@ -91,9 +92,9 @@ def run_tool(
     try:
         arguments: Any = json.loads(args)
     except json.JSONDecodeError as exc:
-        raise _fail(f"--args is not valid JSON ({exc}); pass an object such as '{{\"x\": 1}}'") from exc
+        raise fail(f"--args is not valid JSON ({exc}); pass an object such as '{{\"x\": 1}}'") from exc
     if not isinstance(arguments, dict):
-        raise _fail("--args must be a JSON object of keyword arguments, such as '{\"x\": 1}'")
+        raise fail("--args must be a JSON object of keyword arguments, such as '{\"x\": 1}'")
     settings = Settings()
     try:
         spec = build_spec(file.read_text(), entrypoint=entrypoint, allowed_imports=settings.sandbox.allowed_imports)
@@ -106,7 +107,7 @@ def run_tool(
         finally:
             sandbox.close()
     except ToolboxError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     print(json.dumps(result.model_dump(mode="json"), indent=2))
     if not result.ok:
         raise typer.Exit(1)
