@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
-from mcp import Client
+from mcp import Client, MCPError
 
 from registry.service.usage import usage_for_tool
 from tests.server.conftest import MakeServer, Registry
@@ -67,6 +68,20 @@ async def test_timeout_is_an_error_result_and_the_next_call_succeeds(make_server
     async with Client(make_server(timeout_s=1.0)) as client:
         result = await client.call_tool("ops.sleepy", {"seconds": 30.0})
         assert result.is_error and "time" in text_of(result).lower()
+        await _still_serving(client)
+
+
+@pytest.mark.parametrize("how", ["read timeout", "caller cancels"])
+async def test_a_cancelled_call_leaves_the_connection_serving(make_server: MakeServer, how: str) -> None:
+    """The caller stops waiting; the server drops the call (the sandbox ends it at its own timeout)."""
+    async with Client(make_server()) as client:
+        if how == "read timeout":
+            with pytest.raises(MCPError, match="(?i)timed out"):
+                await client.call_tool("ops.sleepy", {"seconds": 5.0}, read_timeout_seconds=0.3)
+        else:
+            with anyio.move_on_after(0.3) as scope:
+                await client.call_tool("ops.sleepy", {"seconds": 5.0})
+            assert scope.cancelled_caught
         await _still_serving(client)
 
 
