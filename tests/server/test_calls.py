@@ -76,7 +76,7 @@ async def test_a_cancelled_call_leaves_the_connection_serving(make_server: MakeS
     """The caller stops waiting; the server drops the call (the sandbox ends it at its own timeout)."""
     async with Client(make_server()) as client:
         if how == "read timeout":
-            with pytest.raises(MCPError, match="(?i)timed out"):
+            with pytest.raises(MCPError, match=r"(?i)timed out"):
                 await client.call_tool("ops.sleepy", {"seconds": 5.0}, read_timeout_seconds=0.3)
         else:
             with anyio.move_on_after(0.3) as scope:
