@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from toolbox.sandbox.isolation import LaunchPlan, plan_launch, worker_env
-from toolbox.sandbox.pool import WorkerProcess
+from toolbox.sandbox.pool import WorkerProcess, encode_request
 from toolbox.sandbox.process import ProcessSandbox
 from toolbox.sandbox.uids import lease_uid
 from toolbox.settings import SandboxSettings
@@ -61,8 +61,9 @@ def one_shot(plan: LaunchPlan, i: int) -> float:
         worker.wait_ready(120)
         started = (time.perf_counter() - start) * 1000
         rid = uuid.uuid4().hex
-        reply = worker.request({"id": rid, "source": SOURCE, "entrypoint": "f", "tool_name": "bench",
-                                "args": {"x": i}, "limits": {}}, 30, 1 << 22)
+        line = encode_request({"id": rid, "source": SOURCE, "entrypoint": "f", "tool_name": "bench", "limits": {}},
+                              json.dumps({"x": i}))
+        reply = worker.request(line, rid, 30, 1 << 22)
         assert reply["value"] == 2 * i + 1, reply
     finally:
         worker.close()

@@ -40,6 +40,7 @@ from toolbox.errors import IsolationUnavailable, SandboxError
 from toolbox.logging import get_logger
 from toolbox.sandbox.base import IsolationLevel, Limits, RunResult, ToolFailure
 from toolbox.sandbox.docker_image import IMAGE_PYTHON, IMAGE_WORKER, ensure_image
+from toolbox.sandbox.pool import is_ready_line
 from toolbox.sandbox.uids import UidLease, lease_uid
 from toolbox.settings import SandboxSettings
 from toolbox.spec import ToolSpec
@@ -425,7 +426,7 @@ class DockerSandbox:
             line, why = None, f"did not finish cleaning up within {READY_TIMEOUT_S:.0f} s"
         except OSError as exc:  # its socket was closed under it (close())
             line, why = None, f"lost its socket: {exc}"
-        if why == "" and line is not None and self._parse_ready(line):
+        if why == "" and line is not None and is_ready_line(line):
             self._release(worker)
             return
         if not self._closed:
@@ -433,14 +434,6 @@ class DockerSandbox:
                           else f"exited while cleaning up after a call ({worker.exit_detail()})")
             _log.warning("sandbox container %s %s; replacing it %s", worker.name, why, worker.stderr_tail[-500:])
         self._discard(worker)
-
-    @staticmethod
-    def _parse_ready(line: bytes) -> bool:
-        try:
-            message = json.loads(line)
-        except ValueError:
-            return False
-        return isinstance(message, dict) and message.get("ready") is True
 
     def _discard(self, worker: _Worker) -> None:
         """Kill a worker's container and start a replacement, both in the background."""
@@ -460,7 +453,7 @@ class DockerSandbox:
             self.start()
         worker = self._acquire(limits.timeout_s + START_TIMEOUT_S)
         request = {"id": uuid.uuid4().hex, "source": spec.source, "entrypoint": spec.entrypoint,
-                   "tool_name": f"{spec.namespace}.{spec.name}", "args": args, "limits": limits.model_dump()}
+                   "tool_name": spec.name, "args": args, "limits": limits.model_dump()}
         start = time.monotonic()
         try:
             data = (json.dumps(request, ensure_ascii=False, allow_nan=False) + "\n").encode()

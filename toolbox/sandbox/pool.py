@@ -25,11 +25,26 @@ from toolbox.errors import SandboxError
 from toolbox.logging import get_logger
 from toolbox.sandbox.uids import UidLease
 
-__all__ = ["ReadyWatcher", "WorkerDied", "WorkerHung", "WorkerProcess", "kill_uid"]
+__all__ = ["ReadyWatcher", "WorkerDied", "WorkerHung", "WorkerProcess", "encode_request", "is_ready_line", "kill_uid"]
 
 log = get_logger("sandbox")
 READY_TIMEOUT_S = 30.0
 MAX_READY_LINE = 1 << 16
+
+
+def encode_request(fields: dict[str, Any], args_json: str) -> bytes:
+    """One request line: ``fields`` plus ``"args"``, which the caller has already serialised to ``args_json``."""
+    head = json.dumps(fields, ensure_ascii=False)
+    return f'{head[:-1]}, "args": {args_json}}}\n'.encode()
+
+
+def is_ready_line(line: bytes) -> bool:
+    """Whether ``line`` is a worker's ``{"ready": true, ...}`` announcement."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and message.get("ready") is True
 
 
 class WorkerDied(SandboxError):
@@ -84,7 +99,6 @@ class WorkerProcess:
         self._fd = self._proc.stdout.fileno()
         self._buf = bytearray()
         self.info: dict[str, Any] = {}
-        self.calls = 0
 
     @property
     def pid(self) -> int:
@@ -108,19 +122,20 @@ class WorkerProcess:
         self.info = info
         return info
 
-    def request(self, payload: dict[str, Any], timeout_s: float, max_bytes: int) -> dict[str, Any]:
-        """Send one request; return the response with the same id (other lines are discarded)."""
-        data = (json.dumps(payload, ensure_ascii=False) + "\n").encode()
+    def request(self, line: bytes, request_id: str, timeout_s: float, max_bytes: int) -> dict[str, Any]:
+        """Send one request line (``encode_request``); return the response whose id is ``request_id``.
+
+        Other lines are discarded.
+        """
         assert self._proc.stdin is not None
         try:
-            self._proc.stdin.write(data)
+            self._proc.stdin.write(line)
         except (BrokenPipeError, OSError) as exc:
             raise WorkerDied(f"could not write to the worker: {exc}") from exc
-        self.calls += 1
         deadline = time.monotonic() + timeout_s
         for _ in range(16):
             response = self._read_json(deadline, max_bytes)
-            if response.get("id") == payload["id"]:
+            if response.get("id") == request_id:
                 return response
         raise WorkerDied("the worker sent too many lines that answer no request")
 
@@ -172,12 +187,8 @@ class WorkerProcess:
             if remaining <= 0:
                 raise WorkerHung("the worker did not answer in time")
             ready, _, _ = select.select([self._fd], [], [], remaining)
-            if not ready:
-                continue
-            chunk = os.read(self._fd, 1 << 16)
-            if not chunk:
+            if ready and not self.feed():
                 raise WorkerDied(f"the worker exited (code {self._proc.poll()})")
-            self._buf += chunk
 
     def stderr_tail(self, limit: int = 2000) -> str:
         """The end of what the worker wrote on stderr (bwrap and Python errors)."""
@@ -223,11 +234,7 @@ def _ready_state(worker: WorkerProcess) -> tuple[bool, str] | None:
     """(True, "") once the worker announced ready; (False, why) if it never will; None: keep waiting."""
     line = worker.pop_line()
     if line is not None:
-        try:
-            message = json.loads(line)
-        except ValueError:
-            message = None
-        if isinstance(message, dict) and message.get("ready") is True:
+        if is_ready_line(line):
             return True, ""
         return False, f"sent {line[:200]!r} instead of its ready line"
     if worker.buffered() > MAX_READY_LINE:
@@ -249,20 +256,11 @@ class ReadyWatcher:
         self._pending: queue.SimpleQueue[WorkerProcess] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._closed = False
-        self._count = 0
-        self._count_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="sandbox-ready", daemon=True)
         self._thread.start()
 
-    @property
-    def waiting(self) -> int:
-        """How many workers are cleaning up right now."""
-        return self._count
-
     def watch(self, worker: WorkerProcess) -> None:
         """Wait (in the background) for ``worker``'s ready line."""
-        with self._count_lock:
-            self._count += 1
         self._pending.put(worker)
         self._wake()
 
@@ -288,8 +286,6 @@ class ReadyWatcher:
             deadlines.pop(worker, None)
             with contextlib.suppress(KeyError, ValueError):
                 selector.unregister(worker.fileno())
-            with self._count_lock:
-                self._count -= 1
             try:
                 if state[0]:
                     self._on_ready(worker)
@@ -325,11 +321,7 @@ class ReadyWatcher:
                         settle(worker, state)
                         continue
                     with contextlib.suppress(KeyError):  # a killed worker's fd number came back
-                        stale = selector.get_key(worker.fileno()).data
-                        selector.unregister(worker.fileno())
-                        if deadlines.pop(stale, None) is not None:
-                            with self._count_lock:
-                                self._count -= 1
+                        deadlines.pop(selector.unregister(worker.fileno()).data, None)
                     selector.register(worker.fileno(), selectors.EVENT_READ, worker)
                 now = time.monotonic()
                 for worker, deadline in list(deadlines.items()):

@@ -33,7 +33,7 @@ from toolbox.errors import SandboxError
 from toolbox.logging import get_logger
 from toolbox.sandbox.base import IsolationLevel, Limits, RunResult, ToolFailure
 from toolbox.sandbox.isolation import LaunchPlan, plan_launch, worker_env
-from toolbox.sandbox.pool import ReadyWatcher, WorkerDied, WorkerHung, WorkerProcess
+from toolbox.sandbox.pool import ReadyWatcher, WorkerDied, WorkerHung, WorkerProcess, encode_request
 from toolbox.sandbox.uids import lease_uid
 from toolbox.settings import SandboxSettings
 from toolbox.spec import ToolSpec
@@ -64,7 +64,6 @@ class PoolStats:
     replaced: int = 0
     calls: int = 0
     idle: int = 0
-    cleaning: int = 0
     baseline_vm_bytes: int | None = None
     uids: list[int] = field(default_factory=list)
 
@@ -123,10 +122,8 @@ class ProcessSandbox:
         """A snapshot of the pool's counters."""
         with self._lock:
             snapshot = PoolStats(**vars(self._stats))
-        snapshot.idle = self._idle.qsize()
-        snapshot.cleaning = self._watcher.waiting
-        with self._lock:
             snapshot.uids = sorted(worker.uid for worker in self._live if worker.uid is not None)
+        snapshot.idle = self._idle.qsize()
         return snapshot
 
     # ------------------------------------------------------------------ lifecycle
@@ -163,8 +160,7 @@ class ProcessSandbox:
             self._live.clear()
         for worker in live:
             worker.close()
-        for _ in range(self._settings.workers + 64):
-            self._idle.put(_CLOSED)
+        self._idle.put(_CLOSED)  # every _acquire that takes it puts it back for the next waiter
         self._watcher.close()
         self._background.shutdown(wait=False, cancel_futures=True)
         self._spawner.shutdown(wait=False)
@@ -263,23 +259,24 @@ class ProcessSandbox:
         if self._closed:
             raise SandboxError("the sandbox is closed")
         limits = limits or self._limits
-        try:
-            args_json = json.loads(json.dumps(args, allow_nan=False))
+        try:  # serialised once, here: the request line splices this text in
+            args_json = json.dumps(args, allow_nan=False)
         except (TypeError, ValueError) as exc:
             return self._failure("ArgumentsNotJSON", f"the arguments are not JSON ({exc}); pass only dict, list, "
                                                      "str, int, float (finite), bool and None")
-        if not isinstance(args_json, dict):
+        if not isinstance(args, dict):  # a dict (subclass) is exactly what serialises to a JSON object
             return self._failure("ArgumentsNotJSON", f"arguments must be an object, not {type(args).__name__}")
+        request_id = uuid.uuid4().hex
+        line = encode_request({"id": request_id, "source": spec.source, "entrypoint": spec.entrypoint,
+                               "tool_name": spec.name, "limits": limits.model_dump()}, args_json)
         if not self._started:
             self.start()
         worker = self._acquire()
-        payload = {"id": uuid.uuid4().hex, "source": spec.source, "entrypoint": spec.entrypoint,
-                   "tool_name": spec.name, "args": args_json, "limits": limits.model_dump()}
         max_bytes = limits.max_result_bytes + 6 * limits.max_output_bytes + (4 << 20)
         with self._lock:
             self._stats.calls += 1
         try:
-            response = worker.request(payload, limits.timeout_s + GRACE_S, max_bytes)
+            response = worker.request(line, request_id, limits.timeout_s + GRACE_S, max_bytes)
         except WorkerHung:
             self._discard(worker)
             return self._failure("Timeout", f"the call ran longer than {limits.timeout_s} s and its worker did not "
