@@ -31,7 +31,6 @@ LAZY_COMMANDS: dict[str, str] = {
 }
 
 
-
 class _LazyGroup(TyperGroup):
     """The root command group; other packages' sub-commands are imported on first use."""
 

@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from toolbox.errors import ConfigError
+
 __all__ = [
     "AuthSettings",
     "DatabaseSettings",
@@ -23,6 +25,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "default_data_dir",
+    "endpoint_api_key",
     "get_settings",
 ]
 
@@ -77,6 +80,23 @@ class EmbeddingSettings(BaseModel):
     dimensions: int = Field(default=384, ge=8, le=8192)
     base_url: str | None = None
     api_key: SecretStr | None = None
+
+
+def endpoint_api_key(settings: LLMSettings | EmbeddingSettings, what: str, group: str) -> str:
+    """The API key for an OpenAI-compatible endpoint: from ``settings``, else ``OPENAI_API_KEY``.
+
+    A local server (``base_url`` set) needs none and gets a placeholder; the hosted API without a
+    key is a ``ConfigError`` naming the ``DISTILLERY_<group>__*`` variables to set.
+    """
+    key = settings.api_key.get_secret_value() if settings.api_key else os.environ.get("OPENAI_API_KEY")
+    if key:
+        return key
+    if settings.base_url is None:
+        raise ConfigError(
+            f"no {what} API key: set DISTILLERY_{group}__API_KEY (or OPENAI_API_KEY), "
+            f"or DISTILLERY_{group}__BASE_URL for a local OpenAI-compatible server"
+        )
+    return "not-needed"
 
 
 class SandboxSettings(BaseModel):

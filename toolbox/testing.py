@@ -110,23 +110,29 @@ def chat_response(*messages: ChatMessage | str, model: str = "fake", prompt_toke
 
 
 class _RecordingModel:
-    """Shared request recording for the fakes."""
+    """Shared ``chat`` for the fakes: record the request, then ask the subclass for each choice's reply."""
 
     def __init__(self, model: str) -> None:
         self.model = model
         self.requests: list[ChatRequest] = []
 
-    def _record(
+    async def _next_reply(self, request: ChatRequest, index: int) -> Reply:
+        """The reply for choice ``index`` of ``request`` (a whole ``ChatResponse`` ends the call)."""
+        raise NotImplementedError
+
+    async def chat(
         self,
         messages: Sequence[ChatMessage | dict[str, Any]],
-        tools: Sequence[dict[str, Any]] | None,
-        n: int,
-        temperature: float | None,
-        top_p: float | None,
-        response_format: dict[str, Any] | None,
-        stop: Sequence[str] | None,
-        max_tokens: int | None,
-    ) -> ChatRequest:
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
+        n: int = 1,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        response_format: dict[str, Any] | None = None,
+        stop: Sequence[str] | None = None,
+        max_tokens: int | None = None,
+    ) -> ChatResponse:
+        """Record the request and answer with one reply per choice (or a whole ``ChatResponse``)."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         request = ChatRequest(
@@ -140,9 +146,13 @@ class _RecordingModel:
             max_tokens=max_tokens,
         )
         self.requests.append(request)
-        return request
-
-    def _respond(self, request: ChatRequest, replies: Sequence[ChatMessage]) -> ChatResponse:
+        replies: list[ChatMessage] = []
+        for index in range(n):
+            reply = await self._next_reply(request, index)
+            whole = _as_response_or_none(reply)
+            if whole is not None:
+                return whole
+            replies.append(_as_message(reply))
         return chat_response(*replies, model=self.model, prompt_tokens=_count_tokens(request.messages))
 
     @property
@@ -168,7 +178,7 @@ class ScriptedModel(_RecordingModel):
         """How many scripted replies have not been used yet."""
         return len(self._script)
 
-    def _pop(self, request: ChatRequest) -> Reply:
+    async def _next_reply(self, request: ChatRequest, index: int) -> Reply:
         if not self._script:
             last_user = next((m.content for m in reversed(request.messages) if m.role == "user"), None)
             raise ScriptExhausted(
@@ -178,33 +188,9 @@ class ScriptedModel(_RecordingModel):
         item = self._script.popleft()
         if isinstance(item, BaseException):
             raise item
+        if index and _as_response_or_none(item) is not None:
+            raise TypeError("a whole ChatResponse cannot be one of several choices; script messages instead")
         return item
-
-    async def chat(
-        self,
-        messages: Sequence[ChatMessage | dict[str, Any]],
-        *,
-        tools: Sequence[dict[str, Any]] | None = None,
-        n: int = 1,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        response_format: dict[str, Any] | None = None,
-        stop: Sequence[str] | None = None,
-        max_tokens: int | None = None,
-    ) -> ChatResponse:
-        """Record the request and return the next scripted reply (or ``n`` of them as choices)."""
-        request = self._record(messages, tools, n, temperature, top_p, response_format, stop, max_tokens)
-        first = self._pop(request)
-        whole = _as_response_or_none(first)
-        if whole is not None:
-            return whole
-        replies = [_as_message(first)]
-        for _ in range(n - 1):
-            reply = self._pop(request)
-            if _as_response_or_none(reply) is not None:
-                raise TypeError("a whole ChatResponse cannot be one of several choices; script messages instead")
-            replies.append(_as_message(reply))
-        return self._respond(request, replies)
 
 
 class FunctionModel(_RecordingModel):
@@ -217,31 +203,8 @@ class FunctionModel(_RecordingModel):
         super().__init__(model)
         self.fn = fn
 
-    async def _call(self, request: ChatRequest) -> Reply:
+    async def _next_reply(self, request: ChatRequest, index: int) -> Reply:
         result = self.fn(list(request.messages), request.kwargs)
         if inspect.isawaitable(result):
             return await result
         return result
-
-    async def chat(
-        self,
-        messages: Sequence[ChatMessage | dict[str, Any]],
-        *,
-        tools: Sequence[dict[str, Any]] | None = None,
-        n: int = 1,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        response_format: dict[str, Any] | None = None,
-        stop: Sequence[str] | None = None,
-        max_tokens: int | None = None,
-    ) -> ChatResponse:
-        """Record the request and build the reply from ``fn``."""
-        request = self._record(messages, tools, n, temperature, top_p, response_format, stop, max_tokens)
-        replies: list[ChatMessage] = []
-        for _ in range(n):
-            reply = await self._call(request)
-            whole = _as_response_or_none(reply)
-            if whole is not None:
-                return whole
-            replies.append(_as_message(reply))
-        return self._respond(request, replies)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from toolbox.settings import AuthSettings, Settings
+from toolbox.errors import ConfigError
+from toolbox.settings import AuthSettings, EmbeddingSettings, LLMSettings, Settings, endpoint_api_key
 
 
 def test_nested_groups_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,3 +53,13 @@ def test_secrets_are_not_printed(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_reads_are_open_by_default_only_on_loopback(open_reads: bool | None, host: str, expected: bool) -> None:
     assert AuthSettings(open_reads=open_reads).reads_open(host) is expected
+
+
+def test_endpoint_api_key_from_settings_env_or_local_placeholder(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert endpoint_api_key(LLMSettings(api_key=SecretStr("sk-set")), "LLM", "LLM") == "sk-set"
+    local = EmbeddingSettings(base_url="http://127.0.0.1:9/v1")
+    assert endpoint_api_key(local, "embeddings", "EMBEDDINGS") == "not-needed"
+    with pytest.raises(ConfigError, match=r"set DISTILLERY_EMBEDDINGS__API_KEY .* DISTILLERY_EMBEDDINGS__BASE_URL"):
+        endpoint_api_key(EmbeddingSettings(), "embeddings", "EMBEDDINGS")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    assert endpoint_api_key(LLMSettings(), "LLM", "LLM") == "sk-env"

@@ -148,6 +148,12 @@ async def test_function_model_may_return_a_whole_response() -> None:
     assert response is whole
 
 
+async def test_scripted_whole_response_cannot_be_a_later_choice() -> None:
+    model = ScriptedModel(["first", chat_response("whole")])
+    with pytest.raises(TypeError, match="cannot be one of several choices"):
+        await model.chat([ChatMessage.user("q")], n=2)
+
+
 async def test_fakes_reject_bad_input() -> None:
     with pytest.raises(ValueError, match="n must be >= 1"):
         await ScriptedModel(["x"]).chat([ChatMessage.user("q")], n=0)

@@ -11,6 +11,7 @@ import pytest
 
 from toolbox.analysis import build_spec
 from toolbox.errors import IsolationUnavailable, SandboxError
+from toolbox.sandbox import create_sandbox
 from toolbox.sandbox.base import IsolationLevel, Limits, RunResult, Sandbox, ToolFailure
 from toolbox.settings import DEFAULT_ALLOWED_IMPORTS, SandboxSettings
 from toolbox.spec import CompareMode, ToolSpec, ToolTest
@@ -147,10 +148,6 @@ def test_sandbox_errors_propagate() -> None:
 @pytest.fixture
 def real_sandbox() -> Iterator[Sandbox]:
     """The configured sandbox backend, or a skip saying why it cannot run here."""
-    try:
-        from toolbox.sandbox import create_sandbox
-    except ImportError as exc:
-        pytest.skip(f"toolbox.sandbox.create_sandbox is not available yet: {exc}")
     try:
         sandbox = create_sandbox(SandboxSettings())
     except IsolationUnavailable as exc:

@@ -140,16 +140,21 @@ def check_source(source: str, entrypoint: str | None, allowed_imports: Iterable[
     return report.model_copy(update={"ok": not findings, "findings": findings})
 
 
-def _test_findings(tests: Sequence[ToolTest], input_schema: dict[str, Any], line: int) -> list[Finding]:
+def _test_findings(tests: Sequence[ToolTest], input_schema: dict[str, Any], source: str,
+                   entrypoint: str) -> list[Finding]:
+    """``invalid-test`` findings (on the entrypoint's line) for tests whose args break ``input_schema``."""
     validator = jsonschema.Draft202012Validator(input_schema)
-    findings = []
-    for index, test in enumerate(tests):
-        error = jsonschema.exceptions.best_match(validator.iter_errors(test.args))
-        if error is not None:
-            findings.append(Finding(line=line, col=0, code="invalid-test",
-                                    message=f"test {index}: arguments do not match the input schema "
-                                            f"({error.message}); fix the test's args"))
-    return findings
+    errors = [(index, jsonschema.exceptions.best_match(validator.iter_errors(test.args)))
+              for index, test in enumerate(tests)]
+    failed = [(index, error) for index, error in errors if error is not None]
+    if not failed:
+        return []
+    line = next(n.lineno for n in ast.parse(source).body
+                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == entrypoint)
+    return [Finding(line=line, col=0, code="invalid-test",
+                    message=f"test {index}: arguments do not match the input schema ({error.message}); "
+                            "fix the test's args")
+            for index, error in failed]
 
 
 def build_spec(
@@ -179,10 +184,7 @@ def build_spec(
         raise AnalysisError(f"the tool does not pass static analysis: {summary}", findings=report.findings)
     try:
         parsed_tests = [t if isinstance(t, ToolTest) else ToolTest.model_validate(t) for t in tests]
-        tree = ast.parse(source)
-        line = next(n.lineno for n in tree.body
-                    if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == report.entrypoint)
-        test_findings = _test_findings(parsed_tests, report.input_schema, line)
+        test_findings = _test_findings(parsed_tests, report.input_schema, source, report.entrypoint)
         if test_findings:
             raise AnalysisError("tests do not match the tool's parameters: "
                                 + "; ".join(f.message for f in test_findings[:5]), findings=test_findings)

@@ -35,6 +35,7 @@ _SETS = {"set", "Set", "frozenset", "FrozenSet", "AbstractSet", "MutableSet"}
 _PREFIXES = {"typing", "typing_extensions", "collections.abc", "builtins"}
 _SUPPORTED = ("int, float, str, bool, None, list[X], tuple[X, ...], dict[str, X], X | None, "
               "Literal[...] or Any")
+_NO_SETS = "JSON has no sets: use list[X] and convert inside the tool"
 
 
 def _type_name(node: ast.expr) -> str | None:
@@ -68,13 +69,9 @@ def _admits_null(schema: JSONSchema) -> bool:
 
 
 def _literal_value(node: ast.expr) -> tuple[bool, Any]:
-    try:
-        value = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False, None
-    if value is None or isinstance(value, bool | int | str) or (isinstance(value, float) and math.isfinite(value)):
-        return True, value
-    return False, None
+    """``(True, value)`` for a JSON scalar literal (``json_default`` without containers)."""
+    ok, value = json_default(node)
+    return (True, value) if ok and not isinstance(value, list | dict) else (False, None)
 
 
 def _json_type(value: Any) -> str:
@@ -132,7 +129,7 @@ class _Converter:
         if name in _OBJECTS:
             return {"type": "object"}
         if name in _SETS:
-            return self.unsupported(node, where, "JSON has no sets: use list[X] and convert inside the tool")
+            return self.unsupported(node, where, _NO_SETS)
         return self.unsupported(node, where)
 
     def generic(self, node: ast.Subscript, where: str) -> JSONSchema:
@@ -158,7 +155,7 @@ class _Converter:
             notes = [a.value for a in args[1:] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
             return {**schema, "description": notes[0]} if notes else schema
         if name in _SETS:
-            return self.unsupported(node, where, "JSON has no sets: use list[X] and convert inside the tool")
+            return self.unsupported(node, where, _NO_SETS)
         return self.unsupported(node, where)
 
     def tuple(self, node: ast.Subscript, args: list[ast.expr], where: str) -> JSONSchema:

@@ -9,14 +9,13 @@ lazily so that importing this package does not import the ``openai`` SDK.
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from toolbox.embeddings.base import Embedder, Matrix, cosine, l2_normalize
 from toolbox.embeddings.hashing import HashingEmbedder
-from toolbox.errors import ConfigError, EmbeddingError
-from toolbox.settings import EmbeddingSettings
+from toolbox.errors import EmbeddingError
+from toolbox.settings import EmbeddingSettings, endpoint_api_key
 
 if TYPE_CHECKING:
     from toolbox.embeddings.openai_embed import OpenAIEmbedder
@@ -48,14 +47,7 @@ def _openai_embedder(settings: EmbeddingSettings) -> Embedder:
 
     from toolbox.embeddings.openai_embed import OpenAIEmbedder
 
-    key = settings.api_key.get_secret_value() if settings.api_key else os.environ.get("OPENAI_API_KEY")
-    if not key:
-        if settings.base_url is None:
-            raise ConfigError(
-                "no embeddings API key: set DISTILLERY_EMBEDDINGS__API_KEY (or OPENAI_API_KEY), "
-                "or DISTILLERY_EMBEDDINGS__BASE_URL for a local OpenAI-compatible server"
-            )
-        key = "not-needed"
+    key = endpoint_api_key(settings, "embeddings", "EMBEDDINGS")
     client = openai.OpenAI(api_key=key, base_url=settings.base_url)
     # The default size (384) suits the hashing embedder; ask the API for a size only when one was set.
     dimensions = settings.dimensions if "dimensions" in settings.model_fields_set else None

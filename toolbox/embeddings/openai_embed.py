@@ -52,12 +52,12 @@ class OpenAIEmbedder:
 
     def _request(self, batch: Sequence[str]) -> Matrix:
         try:
-            if self._requested is not None:
-                response = self.client.embeddings.create(
-                    model=self.model, input=list(batch), dimensions=self._requested, encoding_format="float"
-                )
-            else:
-                response = self.client.embeddings.create(model=self.model, input=list(batch), encoding_format="float")
+            response = self.client.embeddings.create(
+                model=self.model,
+                input=list(batch),
+                dimensions=self._requested if self._requested is not None else openai.omit,
+                encoding_format="float",
+            )
         except openai.APIStatusError as error:
             raise EmbeddingError(
                 f"embedding model {self.model!r} at {self.client.base_url} answered HTTP {error.status_code}: "

@@ -8,7 +8,6 @@ other error is raised at once as :class:`toolbox.errors.LLMError`.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -16,10 +15,10 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletion
 
-from toolbox.errors import ConfigError, LLMError
+from toolbox.errors import LLMError
 from toolbox.llm.base import ChatMessage, ChatResponse, Choice, ToolCall, Usage, coerce_messages
 from toolbox.logging import get_logger
-from toolbox.settings import LLMSettings
+from toolbox.settings import LLMSettings, endpoint_api_key
 
 __all__ = ["OpenAIChatModel", "openai_chat_model_from_settings", "response_from_completion"]
 
@@ -196,14 +195,7 @@ def openai_chat_model_from_settings(settings: LLMSettings, **client_options: Any
     ``client_options`` go to ``openai.AsyncOpenAI`` (e.g. ``http_client`` in tests). A local server
     (``base_url`` set) needs no key; the hosted API needs one from settings or ``OPENAI_API_KEY``.
     """
-    key = settings.api_key.get_secret_value() if settings.api_key else os.environ.get("OPENAI_API_KEY")
-    if not key:
-        if settings.base_url is None:
-            raise ConfigError(
-                "no LLM API key: set DISTILLERY_LLM__API_KEY (or OPENAI_API_KEY), "
-                "or DISTILLERY_LLM__BASE_URL for a local OpenAI-compatible server"
-            )
-        key = "not-needed"
+    key = endpoint_api_key(settings, "LLM", "LLM")
     client = openai.AsyncOpenAI(
         api_key=key, base_url=settings.base_url, timeout=settings.timeout_s, max_retries=0, **client_options
     )
