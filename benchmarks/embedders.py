@@ -31,7 +31,8 @@ import numpy as np  # noqa: E402
 
 from registry.db import create_schema, make_engine  # noqa: E402
 from registry.service.bm25 import BM25Index, tokenize  # noqa: E402
-from registry.service.search import SearchIndex, embedding_text, parameter_docs  # noqa: E402
+from registry.service.search import SearchIndex  # noqa: E402
+from registry.service.vectors import embedding_text, parameter_docs  # noqa: E402
 from toolbox.embeddings import Embedder, HashingEmbedder  # noqa: E402
 
 __all__ = ["evaluate", "load_dataset"]

@@ -35,7 +35,8 @@ from sqlalchemy.engine import Engine  # noqa: E402
 
 from registry.db import create_schema, make_engine, write_transaction  # noqa: E402
 from registry.models import Tool, ToolVersion, new_id  # noqa: E402
-from registry.service.search import SearchIndex, embedding_text, encode_vector  # noqa: E402
+from registry.service.search import SearchIndex  # noqa: E402
+from registry.service.vectors import embedding_text, encode_vector  # noqa: E402
 from toolbox.embeddings import Embedder, HashingEmbedder  # noqa: E402
 
 __all__ = ["bulk_insert", "synthetic_tools"]

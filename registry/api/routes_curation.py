@@ -20,6 +20,7 @@ from registry.api.deps import (
 )
 from registry.api.problems import PROBLEM_RESPONSES
 from registry.schemas import VersionSummary
+from registry.service.curation import Action
 
 __all__ = ["AliasRequest", "DeprecateRequest", "PinOut", "ReasonRequest", "router"]
 
@@ -71,13 +72,19 @@ ScopeParam = Annotated[str, Path(pattern=SCOPE_PATTERN, description="An API key 
 Reason = Annotated[ReasonRequest | None, Body()]
 
 
+async def _lifecycle(context: ContextDep, principal: CuratorKey, action: Action, namespace: str, name: str,
+                     ref: str, reason: str, **extra: str | None) -> VersionSummary:
+    """Run one ``Curator`` lifecycle action for ``principal`` after the namespace check."""
+    check_write(principal, namespace)
+    return await run_in_threadpool(getattr(context.services.curator, action), namespace, name, ref,
+                                   actor=actor_of(principal), reason=reason, **extra)
+
+
 @router.post("/tools/{namespace}/{name}/versions/{ref}/approve", summary="Approve a version")
 async def approve_route(context: ContextDep, principal: CuratorKey, namespace: NamespaceParam, name: NameParam,
                         ref: RefParam, body: Reason = None) -> VersionSummary:
-    """draft (or deprecated) → active."""
-    check_write(principal, namespace)
-    return await run_in_threadpool(context.services.curator.approve, namespace, name, ref,
-                                   actor=actor_of(principal), reason=(body or ReasonRequest()).reason)
+    """draft → active."""
+    return await _lifecycle(context, principal, "approve", namespace, name, ref, (body or ReasonRequest()).reason)
 
 
 @router.post("/tools/{namespace}/{name}/versions/{ref}/deprecate", summary="Deprecate a version")
@@ -88,26 +95,22 @@ async def deprecate_route(context: ContextDep, principal: CuratorKey, namespace:
     body = body or DeprecateRequest()
     if body.replacement is not None:
         check_write(principal, body.replacement.split(".", 1)[0])
-    return await run_in_threadpool(context.services.curator.deprecate, namespace, name, ref,
-                                   actor=actor_of(principal), reason=body.reason, replacement=body.replacement)
+    return await _lifecycle(context, principal, "deprecate", namespace, name, ref, body.reason,
+                            replacement=body.replacement)
 
 
 @router.post("/tools/{namespace}/{name}/versions/{ref}/yank", summary="Yank a version")
 async def yank_route(context: ContextDep, principal: CuratorKey, namespace: NamespaceParam, name: NameParam,
                      ref: RefParam, body: Reason = None) -> VersionSummary:
     """Withdraw a version: it is never served again (restore undoes this)."""
-    check_write(principal, namespace)
-    return await run_in_threadpool(context.services.curator.yank, namespace, name, ref,
-                                   actor=actor_of(principal), reason=(body or ReasonRequest()).reason)
+    return await _lifecycle(context, principal, "yank", namespace, name, ref, (body or ReasonRequest()).reason)
 
 
 @router.post("/tools/{namespace}/{name}/versions/{ref}/restore", summary="Restore a version")
 async def restore_route(context: ContextDep, principal: CuratorKey, namespace: NamespaceParam, name: NameParam,
                         ref: RefParam, body: Reason = None) -> VersionSummary:
     """deprecated or yanked → active."""
-    check_write(principal, namespace)
-    return await run_in_threadpool(context.services.curator.restore, namespace, name, ref,
-                                   actor=actor_of(principal), reason=(body or ReasonRequest()).reason)
+    return await _lifecycle(context, principal, "restore", namespace, name, ref, (body or ReasonRequest()).reason)
 
 
 @router.put("/tools/{namespace}/{name}/aliases/{alias}", summary="Set an alias")

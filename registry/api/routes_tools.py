@@ -75,7 +75,7 @@ def get_tool_route(context: ContextDep, principal: Reader, namespace: NamespaceP
 @router.get("/tools/{namespace}/{name}/versions", summary="List a tool's versions")
 def list_versions_route(context: ContextDep, principal: Reader, namespace: NamespaceParam,
                         name: NameParam) -> list[VersionSummary]:
-    """Every version of a tool, newest first."""
+    """Every version of a tool, ascending by semver."""
     check_read(principal, namespace, name)
     return list_versions(context.services.engine, namespace, name)
 

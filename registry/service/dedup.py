@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from registry.models import LinkKind, ToolVersion, VersionLink, VersionStatus
-from registry.service.search import decode_vector, matvec
+from registry.service.vectors import decode_vector, matvec
 from toolbox.sandbox.base import Limits, Sandbox
 from toolbox.spec import CompareMode, ToolSpec, ToolTest
 from toolbox.validate import compare

@@ -42,8 +42,8 @@ from registry.service.dedup import (
     provenance_adds,
     spec_of_version,
 )
-from registry.service.search import embedding_text, encode_vector
 from registry.service.semver import bump, classify_change, describe_changes, parse_semver
+from registry.service.vectors import embedding_text, encode_vector
 from toolbox.analysis import check_source, normalized_hash, version_hash
 from toolbox.embeddings import Embedder
 from toolbox.logging import get_logger
@@ -212,11 +212,12 @@ class Publisher:
         candidates = self._index.nearest(vector, threshold=self.near_threshold, k=self.near_top_k,
                                          exclude_tool_id=own_tool)
         near: list[dict[str, Any]] = []
-        for version_id, similarity in candidates:
-            with read_session(self.engine) as session:
-                version = session.get(ToolVersion, version_id)
-                tool = session.get(Tool, version.tool_id) if version else None
-            if version is None or tool is None:
+        with read_session(self.engine) as session:  # one session for every candidate, closed before any sandbox run
+            loaded = [(session.get(ToolVersion, version_id), similarity) for version_id, similarity in candidates]
+            pairs = [(version, session.get(Tool, version.tool_id), similarity)
+                     for version, similarity in loaded if version is not None]
+        for version, tool, similarity in pairs:
+            if tool is None:
                 continue
             entry: dict[str, Any] = {"version_id": version.id, "tool": f"{tool.namespace}.{tool.name}",
                                      "semver": version.semver, "similarity": round(similarity, 4)}

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -49,12 +48,11 @@ from sqlmodel import Session, col
 from registry.models import Tool, ToolVersion, UsageStat, VersionStatus
 from registry.schemas import SearchHit
 from registry.service.bm25 import BM25Index, tokenize
+from registry.service.vectors import decode_vector, embedding_text, matvec, parameter_docs
 from toolbox.embeddings import Embedder
 from toolbox.logging import get_logger
-from toolbox.spec import ToolSpec
 
-__all__ = ["RRF_K", "USAGE_WEIGHT", "IndexStats", "SearchIndex", "decode_vector", "embedding_text",
-           "encode_vector", "matvec", "parameter_docs"]
+__all__ = ["RRF_K", "USAGE_WEIGHT", "IndexStats", "SearchIndex"]
 
 logger = get_logger("registry.search")
 
@@ -65,77 +63,13 @@ USAGE_WEIGHT = 0.1
 
 _STATUS_CODES = {VersionStatus.active: 0, VersionStatus.deprecated: 1, VersionStatus.draft: 2,
                  VersionStatus.yanked: 3}
-_SPLIT = re.compile(r"[_\W]+")
-
-
-def parameter_docs(input_schema: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    """``(name, description)`` of each top-level parameter in a JSON schema (description may be empty)."""
-    if not input_schema:
-        return []
-    properties = input_schema.get("properties")
-    if not isinstance(properties, Mapping):
-        return []
-    out = []
-    for name, schema in properties.items():
-        doc = schema.get("description", "") if isinstance(schema, Mapping) else ""
-        out.append((str(name), doc if isinstance(doc, str) else ""))
-    return out
-
-
-def embedding_text(spec_or_name: ToolSpec | str, description: str = "",
-                   input_schema: Mapping[str, Any] | None = None) -> str:
-    """The text a tool is embedded from: name words, description and parameter docs.
-
-    Call with a ``ToolSpec`` or with ``(name, description, input_schema)``; both give the same text,
-    so vectors stored at publish time match what the index would compute.
-    """
-    if isinstance(spec_or_name, ToolSpec):
-        name, description, input_schema = spec_or_name.name, spec_or_name.description, spec_or_name.input_schema
-    else:
-        name = spec_or_name
-    parts = [" ".join(w for w in _SPLIT.split(name) if w)]
-    if description.strip():
-        parts.append(description.strip())
-    params = [" ".join(w for w in _SPLIT.split(p) if w) + (f" ({doc.strip()})" if doc.strip() else "")
-              for p, doc in parameter_docs(input_schema)]
-    if params:
-        parts.append("Parameters: " + "; ".join(params))
-    return ". ".join(parts)
+_STATUS_OF = sorted(_STATUS_CODES, key=_STATUS_CODES.__getitem__)  # code -> status
 
 
 def _bm25_tokens(name: str, description: str, input_schema: Mapping[str, Any] | None) -> list[str]:
     name_tokens = tokenize(name)
     params = " ".join(f"{p} {doc}" for p, doc in parameter_docs(input_schema))
     return name_tokens + name_tokens + tokenize(description) + tokenize(params)
-
-
-def matvec(matrix: NDArray[np.float32], vector: NDArray[np.float32]) -> NDArray[np.float32]:
-    """``matrix @ vector`` on the calling thread.
-
-    ``@`` hands anything above ~9k elements to multithreaded OpenBLAS, whose worker threads keep
-    spinning after the call: on a small shared machine that burns a core and made a 10k-tool
-    search 4x slower in CPU time than numpy's own single-threaded loop used here.
-    """
-    result: NDArray[np.float32] = np.einsum("ij,j->i", matrix, vector)
-    return result
-
-
-def encode_vector(vector: NDArray[Any]) -> bytes:
-    """A 1-D vector as little-endian float32 bytes (what ``ToolVersion.embedding`` stores)."""
-    array = np.asarray(vector, dtype="<f4")
-    if array.ndim != 1:
-        raise ValueError(f"expected a 1-D vector, got shape {array.shape}")
-    return array.tobytes()
-
-
-def decode_vector(blob: bytes, dimensions: int | None = None) -> NDArray[np.float32]:
-    """The float32 vector stored by ``encode_vector``; ``dimensions``, when given, must match."""
-    if len(blob) % 4:
-        raise ValueError(f"an embedding blob has a multiple of 4 bytes, got {len(blob)}")
-    vector = np.frombuffer(blob, dtype="<f4").astype(np.float32)
-    if dimensions is not None and vector.shape[0] != dimensions:
-        raise ValueError(f"expected a {dimensions}-dimensional vector, got {vector.shape[0]}")
-    return vector
 
 
 @dataclass
@@ -446,7 +380,7 @@ class SearchIndex:
 
     def _hit(self, slot: int, score: float, bm25_rank: int | None, vector_rank: int | None) -> SearchHit:
         _tool_id, namespace, name, semver, description = self._meta.rows[slot]
-        status = next(s for s, c in _STATUS_CODES.items() if c == int(self._meta.status[slot]))
+        status = _STATUS_OF[int(self._meta.status[slot])]
         return SearchHit(version_id=self._meta.ids[slot], namespace=namespace, name=name, semver=semver,
                          status=status, description=description, input_schema=json.loads(self._meta.schemas[slot]),
                          score=score, bm25_rank=bm25_rank, vector_rank=vector_rank)

@@ -18,7 +18,7 @@ from registry.service.dedup import (
     provenance_adds,
     spec_of_version,
 )
-from registry.service.search import encode_vector
+from registry.service.vectors import encode_vector
 from tests.registry.factories import make_spec
 from toolbox.sandbox import Sandbox
 

@@ -12,7 +12,8 @@ from sqlmodel import col, update
 
 from registry.db import write_transaction
 from registry.models import ToolVersion, UsageStat, VersionStatus
-from registry.service.search import SearchIndex, decode_vector, embedding_text, encode_vector
+from registry.service.search import SearchIndex
+from registry.service.vectors import decode_vector, embedding_text, encode_vector
 from tests.registry.factories import make_spec
 from tests.registry.service.rows import add_version
 from toolbox.embeddings import HashingEmbedder
