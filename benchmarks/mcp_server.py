@@ -122,7 +122,7 @@ class Processes:
 
 
 def free_port() -> int:
-    """A free loopback TCP port."""
+    """A free loopback TCP port (the benchmark is standalone; tests share ``tests/support/serve.py``)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -107,7 +107,6 @@ def create_app(settings: Settings, *, services: RegistryServices | None = None) 
 
     app = FastAPI(title="Distillery", version="0.1.0", lifespan=lifespan,
                   description="A registry of teacher-distilled tools, served over REST and MCP.")
-    app.state.runtime = runtime
     include_registry_routes(app, services, settings)
     app.mount("/", _McpDispatcher(routes))
     return app

@@ -46,7 +46,7 @@ class ToolCaller:
         self._limits = limits
         self._record_usage = record_usage
         self._progress_interval_s = progress_interval_s
-        self._validators: dict[str, Validator] = {}
+        self._validators: dict[tuple[str, bool], Validator] = {}
         self._specs: dict[str, ToolSpec] = {}
         self._lock = threading.Lock()
 
@@ -67,19 +67,19 @@ class ToolCaller:
         size = len(json.dumps(arguments, default=str))
         if size > max_arguments_bytes:
             return f"Invalid arguments: {size} bytes of JSON; the limit is {max_arguments_bytes} bytes."
-        validator = self._validator(tool)
+        validator = self._validator(tool, tool.version.input_schema)
         error = next(iter(sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))), None)
         if error is None:
             return None
         where = "/".join(str(p) for p in error.path)
         return f"Invalid arguments{f' at {where}' if where else ''}: {error.message}"
 
-    def _validator(self, tool: ResolvedTool) -> Validator:
-        key = tool.version.content_hash
+    def _validator(self, tool: ResolvedTool, schema: dict[str, Any], *, output: bool = False) -> Validator:
+        """The (cached) validator of ``schema``, the tool version's input or output schema."""
+        key = (tool.version.content_hash, output)
         with self._lock:
             validator = self._validators.get(key)
             if validator is None:
-                schema = tool.version.input_schema
                 validator = jsonschema.validators.validator_for(schema)(schema)
                 self._validators[key] = validator
             return validator
@@ -131,7 +131,7 @@ class ToolCaller:
             if not isinstance(structured, dict):
                 return error_result(f"OutputMismatch: {tool.name} returned {type(result.value).__name__}, "
                                     "not the object its output schema declares")
-            errors = list(jsonschema.validators.validator_for(output_schema)(output_schema).iter_errors(structured))
+            errors = list(self._validator(tool, output_schema, output=True).iter_errors(structured))
             if errors:
                 return error_result(f"OutputMismatch: {tool.name} returned a value that does not match its "
                                     f"declared output schema: {errors[0].message}")

@@ -20,7 +20,7 @@ from registry.schemas import Principal, ResolvedTool
 from registry.service.queries import served_tools
 from toolbox.logging import get_logger
 
-__all__ = ["RESERVED_NAMES", "CatalogView", "ToolCatalog", "Visibility", "mcp_name", "split_mcp_name", "to_mcp_tool"]
+__all__ = ["RESERVED_NAMES", "CatalogView", "ToolCatalog", "Visibility", "mcp_name", "to_mcp_tool"]
 
 logger = get_logger("server.catalog")
 META_PREFIX = "io.distillery/"
@@ -29,12 +29,6 @@ META_PREFIX = "io.distillery/"
 def mcp_name(namespace: str, name: str) -> str:
     """The MCP tool name of ``namespace.name``."""
     return f"{namespace}.{name}"
-
-
-def split_mcp_name(value: str) -> tuple[str, str] | None:
-    """``(namespace, name)`` of an MCP tool name, or None if it is not one of ours."""
-    namespace, dot, name = value.partition(".")
-    return (namespace, name) if dot and namespace and name and "." not in name else None
 
 
 RESERVED_NAMES = frozenset({"search_tools", "call_tool"})

@@ -15,7 +15,6 @@ serve_app = typer.Typer(help="Serve REST and MCP over HTTP.", invoke_without_com
 mcp_app = typer.Typer(help="Serve the toolbox over MCP stdio.", invoke_without_command=True, add_completion=False)
 
 
-
 @serve_app.callback()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default: settings.server.host).")] = None,

@@ -9,23 +9,19 @@ conformance scenarios expect (``test_simple_text``, ...).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-__all__ = ["Box", "NodeTools", "stop_process"]
+from tests.support.serve import DISTILLERY, ServerProcess
+
+__all__ = ["Box", "NodeTools"]
 
 # The tool modules are fixtures to publish, not test modules (their functions are named test_*).
 collect_ignore_glob = ["fixture_tools/*"]
@@ -88,18 +84,6 @@ class Box:
             return "(no server log)"
 
 
-def stop_process(process: subprocess.Popen[bytes], *, grace_s: float = 5.0) -> None:
-    """SIGTERM the process group we started (the server and its sandbox workers), then SIGKILL it."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=grace_s)
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # leftovers of the group, or a server
-        os.killpg(process.pid, signal.SIGKILL)                      # that ignored SIGTERM
-    process.wait(timeout=grace_s)
-
-
 def _clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
     env.update(extra)
@@ -137,13 +121,8 @@ def node_tools(in_ci: bool) -> NodeTools:
     return tools
 
 
-def _distillery() -> str:
-    exe = Path(sys.executable).with_name("distillery")
-    return str(exe) if exe.exists() else str(REPO_ROOT / ".venv" / "bin" / "distillery")
-
-
 def _cli(env: dict[str, str], *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([_distillery(), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+    done = subprocess.run([DISTILLERY, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)
     assert done.returncode == 0, (f"distillery {' '.join(args)} failed ({done.returncode}):\n"
                                  f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -181,28 +160,6 @@ def _private_uid_base() -> int:
     return 61_000 + (os.getpid() % 1000) * 8
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"distillery serve exited with {process.returncode}:\n"
-                               f"{log_path.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(f"{base_url}/api/v1/health", timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"distillery serve did not become healthy in {STARTUP_TIMEOUT_S} s:\n"
-                       f"{log_path.read_text(errors='replace')[-3000:]}")
-
-
 @pytest.fixture(scope="session")
 def box_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment for ``distillery`` subprocesses over a fresh registry seeded with the fixture tools."""
@@ -219,24 +176,9 @@ def box(box_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> It
     """A ``distillery serve`` subprocess on a free loopback port over the seeded registry."""
     env = {k: v for k, v in box_env.items() if k != "SEEDED_TOOLS"}
     log_path = tmp_path_factory.mktemp("e2e-serve") / "serve.log"
-    last_error: Exception | None = None
-    for _attempt in range(3):  # another process may take the free port before uvicorn binds it
-        port = _free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen([_distillery(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                                       cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            _wait_ready(process, base_url, log_path)
-        except RuntimeError as exc:
-            stop_process(process)
-            last_error = exc
-            continue
-        try:
-            yield Box(base_url=base_url, data_dir=Path(env["DISTILLERY_DATA_DIR"]), env=env, log_path=log_path,
-                      tools=tuple(box_env["SEEDED_TOOLS"].split(",")))
-        finally:
-            stop_process(process)
-        return
-    raise RuntimeError(f"could not start distillery serve: {last_error}")
+    server = ServerProcess.start(env, log_path, attempts=3, timeout_s=STARTUP_TIMEOUT_S, cwd=REPO_ROOT)
+    try:
+        yield Box(base_url=server.url, data_dir=Path(env["DISTILLERY_DATA_DIR"]), env=env, log_path=log_path,
+                  tools=tuple(box_env["SEEDED_TOOLS"].split(",")))
+    finally:
+        server.stop(grace_s=5.0)

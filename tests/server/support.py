@@ -1,10 +1,11 @@
 """Helpers for the MCP server tests: fixture tools, settings, real server processes, bounded waits.
 
-- ``FIXTURE_SPECS`` builds the tools most tests call (``math.add``, ``text.greet``, ``ops.sleepy``...).
+- ``fixture_specs()`` builds the tools most tests call (``math.add``, ``text.greet``, ``ops.sleepy``...).
 - ``publish(services, spec)`` publishes and activates a spec, failing the test if it was not stored.
 - ``server_settings(url, ...)`` builds settings for a registry at ``url`` with small sandbox limits.
-- ``ServerProcess`` runs ``distillery serve`` on a free port and stops it (SIGTERM, then SIGKILL).
-- ``collect_notices`` / ``wait_for`` give bounded waits: nothing here sleeps and hopes.
+- ``server_env(url, ...)`` is the environment of a ``distillery serve`` / ``distillery mcp`` subprocess
+  (the process itself: ``tests.support.serve.ServerProcess``).
+- ``Notices`` / ``next_event`` give bounded waits for change notices: nothing here sleeps and hopes.
 """
 
 from __future__ import annotations
@@ -12,18 +13,11 @@ from __future__ import annotations
 import itertools
 import os
 import random
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import httpx2
 import mcp_types as types
 from mcp import Client
@@ -37,14 +31,11 @@ from toolbox.settings import SandboxSettings, Settings
 from toolbox.spec import ToolSpec, ToolTest
 
 __all__ = [
-    "DISTILLERY",
     "SANDBOX_TIMEOUT_S",
     "Notices",
-    "ServerProcess",
     "connect",
     "crash_spec",
     "fixture_specs",
-    "free_port",
     "names",
     "next_event",
     "publish",
@@ -54,7 +45,6 @@ __all__ = [
     "text_of",
 ]
 
-DISTILLERY = str(Path(sys.executable).parent / "distillery")
 SANDBOX_TIMEOUT_S = 3.0
 _uids = itertools.count(random.randrange(61_000, 64_000, 8), 8)
 
@@ -62,14 +52,6 @@ _uids = itertools.count(random.randrange(61_000, 64_000, 8), 8)
 def sandbox_uid() -> int:
     """A sandbox uid base no other sandbox of this run uses (sandboxes sharing uids kill each other's calls)."""
     return next(_uids)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def crash_spec() -> ToolSpec:
@@ -139,55 +121,6 @@ def names(tools: types.ListToolsResult | list[types.Tool]) -> list[str]:
 def text_of(result: types.CallToolResult) -> str:
     """The joined text blocks of a call result."""
     return "".join(block.text for block in result.content if isinstance(block, types.TextContent))
-
-
-class ServerProcess:
-    """``distillery serve`` on a free loopback port; ``stop()`` ends it (SIGTERM, then SIGKILL)."""
-
-    def __init__(self, env: Mapping[str, str], log_path: Path, *, host: str = "127.0.0.1") -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self._log = log_path.open("w")
-        self.process = subprocess.Popen(
-            [DISTILLERY, "serve", "--host", host, "--port", str(self.port)], env=dict(env),
-            stdout=self._log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout_s: float = 60.0) -> ServerProcess:
-        """Block until ``/health`` answers 200 (the test fails with the log otherwise)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            assert self.process.poll() is None, self.log()
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"server did not start: {self.log()}"
-            time.sleep(0.1)
-
-    def log(self) -> str:
-        """What the server wrote so far."""
-        return self.log_path.read_text()
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it does not exit within 10 s."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-
-
-def wait_for(predicate: Callable[[], bool], *, timeout_s: float = 20.0, what: str = "condition") -> None:
-    """Poll ``predicate`` (a cheap local check) until true; fail after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 class Notices:

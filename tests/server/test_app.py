@@ -16,7 +16,8 @@ from registry.models import Role
 from registry.service.keys import create_key
 from tests.registry.factories import make_spec
 from tests.server.conftest import Registry
-from tests.server.support import Notices, ServerProcess, connect, names, next_event, publish, server_env, text_of
+from tests.server.support import Notices, connect, names, next_event, publish, server_env, text_of
+from tests.support.serve import ServerProcess
 
 pytestmark = pytest.mark.anyio
 

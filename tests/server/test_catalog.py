@@ -9,7 +9,7 @@ from mcp.shared.exceptions import MCPError
 
 from registry.models import Role
 from registry.schemas import Principal
-from server.catalog import Visibility, split_mcp_name
+from server.catalog import Visibility
 from tests.registry.factories import make_spec
 from tests.server.conftest import MakeServer, Registry
 from tests.server.support import names, publish, text_of
@@ -53,8 +53,3 @@ def test_visibility_intersects_key_and_endpoint_namespaces() -> None:
     assert single.bare_names and single.tool_name("conformance", "test_simple_text") == "test_simple_text"
     assert Visibility.of(None, None).namespaces is None
 
-
-def test_split_mcp_name() -> None:
-    assert split_mcp_name("math.add") == ("math", "add")
-    assert split_mcp_name("add") is None
-    assert split_mcp_name("a.b.c") is None

@@ -8,7 +8,8 @@ from mcp import Client, StdioServerParameters
 
 from tests.registry.factories import make_spec
 from tests.server.conftest import Registry
-from tests.server.support import DISTILLERY, Notices, names, next_event, publish, server_env, text_of
+from tests.server.support import Notices, names, next_event, publish, server_env, text_of
+from tests.support.serve import DISTILLERY
 
 pytestmark = pytest.mark.anyio
 

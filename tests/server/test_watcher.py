@@ -24,16 +24,8 @@ from registry.container import build_services
 from registry.db import make_engine
 from tests.registry.conftest import POSTGRES_URL, postgres_unavailable
 from tests.registry.factories import tool_source
-from tests.server.support import (
-    DISTILLERY,
-    Notices,
-    ServerProcess,
-    connect,
-    names,
-    next_event,
-    server_env,
-    server_settings,
-)
+from tests.server.support import Notices, connect, names, next_event, server_env, server_settings
+from tests.support.serve import DISTILLERY, ServerProcess
 from toolbox.embeddings import HashingEmbedder
 from toolbox.sandbox import Sandbox
 

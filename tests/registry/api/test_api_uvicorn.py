@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,15 +13,7 @@ import httpx
 import pytest
 
 from tests.registry.factories import tool_source
-
-DISTILLERY = [str(Path(sys.executable).parent / "distillery")]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+from tests.support.serve import DISTILLERY, ServerProcess
 
 
 @pytest.fixture
@@ -32,38 +21,18 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """(base URL, curator secret) of a ``distillery serve`` process on a temporary SQLite registry."""
     env = {**os.environ, "DISTILLERY_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
            "DISTILLERY_SANDBOX__WORKERS": "1"}
-    created = subprocess.run([*DISTILLERY, "keys", "create", "--name", "e2e", "--role", "curator"], env=env,
+    created = subprocess.run([DISTILLERY, "keys", "create", "--name", "e2e", "--role", "curator"], env=env,
                              capture_output=True, text=True, timeout=60, check=True)
     secret = json.loads(created.stdout)["secret"]
-    port = _free_port()
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen([*DISTILLERY, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    process = ServerProcess(env, tmp_path / "server.log")
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become healthy: " + (
-                tmp_path / "server.log").read_text()
-            time.sleep(0.2)
-        yield base, secret
+        process.wait_ready(90)
+        yield process.url, secret
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # pragma: no cover - only on a hung shutdown
-            process.kill()
-            process.wait()
-        log.close()
-    output = (tmp_path / "server.log").read_text()
+        process.stop(grace_s=30)
+    output = process.log()
     # uvicorn re-raises SIGTERM after a graceful shutdown, so -SIGTERM is a clean exit too
-    assert process.returncode in (0, -signal.SIGTERM) and "Application shutdown complete" in output, output
+    assert process.process.returncode in (0, -signal.SIGTERM) and "Application shutdown complete" in output, output
 
 
 @pytest.mark.slow
