@@ -35,10 +35,12 @@ def summary(samples: list[float]) -> dict[str, float]:
             "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3), "n": len(ordered)}
 
 
-def timed(fn: Callable[[int], Any], n: int) -> list[float]:
-    """Run ``fn(i)`` n times; return milliseconds per call."""
+def timed(fn: Callable[[int], Any], n: int, gap_s: float = 0.0) -> list[float]:
+    """Run ``fn(i)`` n times, idle ``gap_s`` before each (untimed); return milliseconds per call."""
     out = []
     for i in range(n):
+        if gap_s:
+            time.sleep(gap_s)
         start = time.perf_counter()
         fn(i)
         out.append((time.perf_counter() - start) * 1000)
@@ -76,14 +78,19 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="warm and in-process calls")
     parser.add_argument("--cold-n", type=int, default=30, help="cold calls")
     parser.add_argument("--isolation", default=None, choices=["bwrap", "unshare", "none"])
+    parser.add_argument("--workers", type=int, default=None, help="pool size (default: the setting)")
+    parser.add_argument("--gap-ms", type=float, default=0.0,
+                        help="idle time before each warm call, so workers can finish cleaning up")
     args = parser.parse_args()
-    settings = SandboxSettings() if args.isolation is None else SandboxSettings(isolation=args.isolation)
+    overrides = {k: v for k, v in {"isolation": args.isolation, "workers": args.workers}.items() if v is not None}
+    settings = SandboxSettings(**overrides)
     plan = plan_launch(settings)
     bare = dataclasses.replace(plan, preload=())
 
     report: dict[str, Any] = {"isolation": plan.level, "isolation_detail": plan.detail,
                               "cores": os.cpu_count(), "running_as_root": os.geteuid() == 0,
-                              "preload": list(settings.preload_modules), "workers": settings.workers}
+                              "preload": list(settings.preload_modules), "workers": settings.workers,
+                              "gap_ms": args.gap_ms}
     report["in_process"] = summary(timed(in_process, args.n))
     cold_starts: list[float] = []
     cold = timed(lambda i: cold_starts.append(one_shot(bare, i)), args.cold_n)
@@ -107,7 +114,7 @@ def main() -> None:
             assert result.value == 2 * i + 1, result
             results.append(result.duration_ms)
 
-        report["warm_pool"] = summary(timed(warm, args.n))
+        report["warm_pool"] = summary(timed(warm, args.n, args.gap_ms / 1000))
         report["warm_pool_worker_side"] = summary(results)
         report["baseline_vm_bytes"] = box.stats().baseline_vm_bytes
     report["ratio_warm_to_cold_p50"] = round(report["warm_pool"]["p50_ms"] / report["cold_no_preload"]["p50_ms"], 4)
