@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from registry.service.curation import Curator
 from registry.service.publishing import Publisher
 from registry.service.search import SearchIndex
+from registry.service.trajectories import TrajectoryService
 from registry.service.usage import UsageRecorder
 from toolbox.embeddings import Embedder
 from toolbox.logging import get_logger
@@ -39,6 +40,7 @@ class RegistryServices:
     curator: Curator
     index: SearchIndex
     usage: UsageRecorder
+    trajectories: TrajectoryService
     _closers: list[tuple[str, Callable[[], None]]] = field(default_factory=list, repr=False)
     _closed: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -86,6 +88,7 @@ def build_services(settings: Settings, *, engine: Engine | None = None, sandbox:
             curator=Curator(engine),
             index=SearchIndex(engine, embedder),
             usage=UsageRecorder(engine),
+            trajectories=TrajectoryService(engine),
             _closers=closers,
         )
     except BaseException:

@@ -26,6 +26,7 @@ __all__ = [
     "ToolAlias",
     "ToolPin",
     "ToolVersion",
+    "Trajectory",
     "UsageStat",
     "VersionLink",
     "VersionStatus",
@@ -125,6 +126,9 @@ class ToolVersion(SQLModel, table=True):
     replacement_id: str | None = Field(default=None, max_length=32)
     embedder: str = Field(default="", max_length=64)
     embedding: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    fingerprint: str | None = Field(default=None, index=True, max_length=64,
+                                    description="Behavioural fingerprint digest (toolbox.fingerprint); None when "
+                                                "the version could not be probed.")
     created_at: datetime = Field(default_factory=utcnow)
     created_by: str = Field(default="system", max_length=64)
     changed_revision: int = Field(default=0, index=True)
@@ -206,3 +210,29 @@ class AuditEntry(SQLModel, table=True):
     target: str = Field(default="", max_length=256)
     revision: int | None = None
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Trajectory(SQLModel, table=True):
+    """One teacher run on one task: its steps, messages, answer, correctness and cost (append-only)."""
+
+    __tablename__ = "trajectory"
+
+    id: str = Field(primary_key=True, max_length=128)
+    run_id: str = Field(index=True, max_length=128)
+    task_id: str = Field(index=True, max_length=128)
+    family: str = Field(default="", max_length=64)
+    question: str = Field(default="", sa_column=Column(Text, nullable=False))
+    teacher_model: str = Field(default="", max_length=128)
+    prompt_version: str = Field(default="", max_length=64)
+    ftp: str | None = Field(default=None, sa_column=Column(Text))
+    steps: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    messages: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    final_answer: str | None = Field(default=None, sa_column=Column(Text))
+    correct: bool | None = None
+    status: str = Field(max_length=16)
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    created_by: str = Field(default="system", max_length=64)

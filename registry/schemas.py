@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from registry.models import LinkKind, Role, ToolVersion, VersionStatus
+from toolbox.spec import ToolSpec
 
 __all__ = [
+    "VERSION_ID_PATTERN",
     "ChangeKind",
     "LinkSummary",
     "Page",
     "Principal",
     "PublishKind",
     "PublishOutcome",
+    "PublishRequest",
     "ResolvedTool",
     "SchemaChange",
     "SearchHit",
     "ToolDetail",
     "ToolSummary",
+    "TrajectoryPage",
+    "TrajectoryRecord",
+    "TrajectoryStatus",
     "VersionDetail",
     "VersionDiff",
+    "VersionIds",
     "VersionSummary",
     "VersionUsage",
 ]
@@ -30,6 +37,10 @@ __all__ = [
 T = TypeVar("T")
 ChangeKind = Literal["major", "minor", "patch", "none"]
 PublishKind = Literal["new_tool", "new_version", "duplicate_of", "equivalent_to", "rejected"]
+TrajectoryStatus = Literal["solved", "failed", "error"]
+VERSION_ID_PATTERN = r"^[0-9a-f]{32}$"
+VersionIds = Annotated[list[Annotated[str, Field(pattern=VERSION_ID_PATTERN)]], Field(max_length=50)]
+_MAX_COUNT = 2**31 - 1  # fits a 32-bit INTEGER column on every backend
 
 
 class Page(BaseModel, Generic[T]):
@@ -161,6 +172,18 @@ class PublishOutcome(BaseModel):
     test_report: dict[str, Any] | None = None
 
 
+class PublishRequest(ToolSpec):
+    """The JSON body of ``POST /tools``: a ``ToolSpec``, plus the version ids it consolidates."""
+
+    supersedes: VersionIds = Field(
+        default_factory=list,
+        description="Version ids this version consolidates: each is linked and deprecated with it as replacement.")
+
+    def spec(self) -> ToolSpec:
+        """The tool spec without ``supersedes``."""
+        return ToolSpec.model_validate(self.model_dump(exclude={"supersedes"}))
+
+
 class SearchHit(BaseModel):
     """One search result, with the fused score and its parts."""
 
@@ -199,3 +222,42 @@ class Principal(BaseModel):
     def can_see(self, namespace: str) -> bool:
         """Whether this caller may read or call tools in ``namespace``."""
         return not self.namespaces or namespace in self.namespaces
+
+
+class TrajectoryRecord(BaseModel):
+    """One teacher run on one task, as the teacher records it and ``GET /trajectories`` serves it.
+
+    ``ftp`` says how a first-thought prefix was injected (None: no prefix); ``correct`` is None
+    when the task has no known answer; ``created_at`` is set by the registry when not given.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=128, pattern=r"^[^/?#%\s]+$",
+                    description="Unique; no '/', '?', '#', '%' or whitespace (it appears in URLs).")
+    run_id: str = Field(min_length=1, max_length=128)
+    task_id: str = Field(min_length=1, max_length=128)
+    family: str = Field(default="", max_length=64)
+    question: str = Field(default="", max_length=65536)
+    teacher_model: str = Field(default="", max_length=128)
+    prompt_version: str = Field(default="", max_length=64)
+    ftp: str | None = Field(default=None, max_length=65536)
+    steps: list[dict[str, Any]] = Field(default_factory=list)
+    messages: list[dict[str, Any]] = Field(default_factory=list)
+    final_answer: str | None = Field(default=None, max_length=65536)
+    correct: bool | None = None
+    status: TrajectoryStatus
+    error: str | None = Field(default=None, max_length=65536)
+    prompt_tokens: int = Field(default=0, ge=0, le=_MAX_COUNT)
+    completion_tokens: int = Field(default=0, ge=0, le=_MAX_COUNT)
+    seconds: float = Field(default=0.0, ge=0.0, le=1e9, allow_inf_nan=False)
+    created_at: datetime | None = None
+
+
+class TrajectoryPage(BaseModel):
+    """One page of trajectories, oldest first; ``next_offset`` is None on the last page."""
+
+    items: list[TrajectoryRecord]
+    limit: int
+    offset: int
+    next_offset: int | None = None

@@ -28,6 +28,12 @@ LAZY_COMMANDS: dict[str, str] = {
     "tools": "registry.cli:tools_app",
     "serve": "server.cli:serve_app",
     "mcp": "server.cli:mcp_app",
+    "model": "toolbox.llm.local.cli:model_app",
+    "tasks": "toolbox.tasks.cli:tasks_app",
+    "teach": "teacher.cli:teach_app",
+    "trajectories": "teacher.cli:trajectories_app",
+    "ask": "student.cli:ask_app",
+    "eval": "student.cli:eval_app",
 }
 
 

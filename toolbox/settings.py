@@ -157,6 +157,45 @@ class AuthSettings(BaseModel):
         return host in {"127.0.0.1", "localhost", "::1"}
 
 
+class LocalModelSettings(BaseModel):
+    """The embedded local model runtime: llama.cpp's OpenAI-compatible server on a bundled GGUF."""
+
+    model: str = Field(default="qwen2.5-coder-1.5b", description="Catalog name used when no base URL is set.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
+    n_threads: int = Field(default=2, ge=1)
+    n_ctx: int = Field(default=8192, ge=512)
+    start_timeout_s: float = Field(default=120.0, gt=0)
+
+
+class TeacherSettings(BaseModel):
+    """Defaults of ``distillery teach``."""
+
+    namespace: str = "box"
+    max_steps: int = Field(default=6, ge=1, le=50)
+    max_tokens: int = Field(default=768, ge=16, description="Per model call.")
+    temperature: float = Field(default=0.2, ge=0, le=2)
+    repair_rounds: int = Field(default=2, ge=0, le=10)
+    holdout_instances: int = Field(default=3, ge=0, le=50)
+    concurrency: int = Field(default=1, ge=1, le=64)
+
+
+class StudentSettings(BaseModel):
+    """Defaults of ``distillery ask`` and ``distillery eval``."""
+
+    model: str = Field(default="qwen2.5-coder-0.5b", description="Local catalog name used when no base URL is set.")
+    mode: Literal["auto", "tools", "json", "code"] = "auto"
+    max_steps: int = Field(default=6, ge=1, le=50)
+    max_tokens: int = Field(default=512, ge=16, description="Per model call.")
+    token_budget: int = Field(default=6000, ge=64, description="Total completion + prompt tokens per task.")
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    sag_n: int = Field(default=1, ge=1, le=32, description="Candidates per step; 1 turns SAG off.")
+    sag_temperature: float = Field(default=0.7, ge=0, le=2)
+    sag_top_p: float = Field(default=0.95, gt=0, le=1)
+    search_threshold: int = Field(default=12, ge=1,
+                                  description="With more box tools than this, start from search_tools.")
+
+
 class Settings(BaseSettings):
     """Distillery's settings; build with ``get_settings()`` or directly in tests."""
 
@@ -175,6 +214,9 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    local: LocalModelSettings = Field(default_factory=LocalModelSettings)
+    teacher: TeacherSettings = Field(default_factory=TeacherSettings)
+    student: StudentSettings = Field(default_factory=StudentSettings)
 
     @model_validator(mode="after")
     def _database_url_short_form(self) -> Settings:

@@ -20,7 +20,9 @@ from registry.api.routes_curation import router as curation_router
 from registry.api.routes_ops import health_router, keys_router
 from registry.api.routes_publish import router as publish_router
 from registry.api.routes_tools import router as tools_router
+from registry.api.routes_trajectories import router as trajectories_router
 from registry.container import RegistryServices
+from registry.schemas import PublishRequest
 from toolbox.settings import Settings
 from toolbox.spec import ToolSpec
 
@@ -47,6 +49,10 @@ def _extend_openapi(app: FastAPI) -> None:
         for name, definition in spec_schema.pop("$defs", {}).items():
             components.setdefault(name, definition)
         components.setdefault("ToolSpec", spec_schema)
+        request_schema = PublishRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in request_schema.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components.setdefault("PublishRequest", request_schema)
         components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
         app.openapi_schema = schema
         return schema
@@ -59,7 +65,7 @@ def include_registry_routes(app: FastAPI, services: RegistryServices, settings: 
     metrics = RequestMetrics()
     app.state.distillery_api = ApiContext(services=services, settings=settings,
                                           reads_open=settings.auth.reads_open(settings.server.host), metrics=metrics)
-    for router in (tools_router, publish_router, curation_router, health_router, keys_router):
+    for router in (tools_router, publish_router, curation_router, trajectories_router, health_router, keys_router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router, include_in_schema=False)
     install_problem_handlers(app)

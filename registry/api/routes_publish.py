@@ -1,5 +1,8 @@
 """``POST /tools``: publish a ToolSpec (JSON) or a ``.py`` module (multipart upload).
 
+Either form may name ``supersedes``, the version ids the new version consolidates (a list in the
+JSON body; a JSON list or comma-separated ids in a multipart field).
+
 201 with the ``PublishOutcome`` for a new tool or version (``Location`` names it), 200 for a
 duplicate or an equivalent of an existing version, and a 422 problem for a rejection, whose
 extension members carry the outcome (``reasons``, ``findings``, ``test_report``).
@@ -13,13 +16,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 
 from registry.api.deps import ContextDep, CuratorKey, actor_of, check_write
 from registry.api.problems import PROBLEM_RESPONSES, problem_response
 from registry.errors import InvalidRequest
-from registry.schemas import PublishOutcome
+from registry.schemas import PublishOutcome, PublishRequest, VersionIds
 from toolbox.analysis import build_spec
 from toolbox.errors import AnalysisError, SpecError
 from toolbox.spec import MAX_SOURCE_BYTES, MAX_TESTS, ToolSpec, ToolTest
@@ -27,11 +30,12 @@ from toolbox.spec import MAX_SOURCE_BYTES, MAX_TESTS, ToolSpec, ToolTest
 __all__ = ["PUBLISH_REQUEST_BODY", "router"]
 
 MAX_TESTS_BYTES = 1 << 20
+_VERSION_IDS: TypeAdapter[list[str]] = TypeAdapter(VersionIds)
 _TEXT = {"type": "string", "maxLength": 4096}
 PUBLISH_REQUEST_BODY: dict[str, Any] = {
     "required": True,
     "content": {
-        "application/json": {"schema": {"$ref": "#/components/schemas/ToolSpec"}},
+        "application/json": {"schema": {"$ref": "#/components/schemas/PublishRequest"}},
         "multipart/form-data": {
             "schema": {
                 "type": "object",
@@ -45,6 +49,8 @@ PUBLISH_REQUEST_BODY: dict[str, Any] = {
                     "description": _TEXT,
                     "changelog": _TEXT,
                     "activate": {"type": "boolean", "default": False},
+                    "supersedes": {"type": "string", "description": "Version ids this version consolidates: a "
+                                                                    "JSON list or comma-separated."},
                 },
             }
         },
@@ -101,7 +107,23 @@ def _flag(value: Any, field: str) -> bool:
     raise InvalidRequest(f"{field} must be true or false, not {value!r}")
 
 
-async def _spec_from_upload(request: Request, context: ContextDep) -> tuple[ToolSpec, bool, str]:
+def _supersedes(raw: Any) -> list[str]:
+    """A multipart ``supersedes`` field: a JSON list of version ids, or ids separated by commas or spaces."""
+    if raw is None or isinstance(raw, UploadFile) or not str(raw).strip():
+        return []
+    text = str(raw).strip()
+    try:
+        data = json.loads(text) if text.startswith("[") else text.replace(",", " ").split()
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"supersedes is not a valid JSON list ({exc}); send version ids") from None
+    try:
+        return _VERSION_IDS.validate_python(data)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", "supersedes", *e["loc"])} for e in exc.errors()]) \
+            from None
+
+
+async def _spec_from_upload(request: Request, context: ContextDep) -> tuple[ToolSpec, bool, str, list[str]]:
     async with request.form(max_files=2, max_fields=16) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
@@ -111,6 +133,7 @@ async def _spec_from_upload(request: Request, context: ContextDep) -> tuple[Tool
         fields = {name: value.strip() for name, value in form.items()
                   if isinstance(value, str) and value.strip() and name != "tests"}
         activate = _flag(fields.get("activate"), "activate")
+    supersedes = _supersedes(fields.get("supersedes"))
     if len(fields.get("changelog", "")) > 4096:
         raise InvalidRequest("changelog is longer than 4096 characters")
     try:
@@ -120,19 +143,20 @@ async def _spec_from_upload(request: Request, context: ContextDep) -> tuple[Tool
             allowed_imports=context.settings.sandbox.allowed_imports)
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
-    return spec, activate, fields.get("changelog", "")
+    return spec, activate, fields.get("changelog", ""), supersedes
 
 
-async def _spec_from_json(request: Request) -> ToolSpec:
+async def _spec_from_json(request: Request) -> tuple[ToolSpec, list[str]]:
     try:
         data = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestValidationError([{"loc": ("body",), "msg": f"the body is not valid JSON: {exc}",
                                        "type": "json_invalid"}]) from None
     try:
-        return ToolSpec.model_validate(data)
+        body = PublishRequest.model_validate(data)
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+    return body.spec(), body.supersedes
 
 
 @router.post(
@@ -158,7 +182,7 @@ async def publish_route(
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         try:
-            spec, activate, changelog = await _spec_from_upload(request, context)
+            spec, activate, changelog, supersedes = await _spec_from_upload(request, context)
         except AnalysisError as exc:
             return _rejected(request, PublishOutcome(
                 kind="rejected", reasons=[str(exc)],
@@ -166,13 +190,13 @@ async def publish_route(
         except SpecError as exc:
             raise InvalidRequest(str(exc)) from None
     elif content_type in {"application/json", ""} or content_type.endswith("+json"):
-        spec = await _spec_from_json(request)
+        spec, supersedes = await _spec_from_json(request)
     else:
         return problem_response(415, f"send the tool as application/json (a ToolSpec) or multipart/form-data "
                                      f"(a .py file), not {content_type!r}", instance=request.url.path)
     check_write(principal, spec.namespace)
     outcome = await run_in_threadpool(context.services.publisher.publish, spec, actor=actor_of(principal),
-                                      activate=activate, changelog=changelog)
+                                      activate=activate, changelog=changelog, supersedes=supersedes)
     if outcome.kind == "rejected":
         return _rejected(request, outcome)
     body = outcome.model_dump_json()

@@ -8,13 +8,24 @@
   is written; if the newcomer's provenance adds task ids, teachers, trajectories or parents, it is
   recorded as a self ``VersionLink(kind=equivalent, detail={"relation": "duplicate", ...})`` on
   the existing version (see ``registry.service.dedup``), otherwise nothing is written at all.
-- ``equivalent_to``: a similar tool (embedding cosine ≥ ``near_threshold``) of *another* tool
-  produced equal outputs on both tools' test inputs; the link records the provenance and the
-  differential report. Other versions of the same tool are not near-dup candidates: they are
-  that tool's history, and semver handles them.
+- ``equivalent_to``: a candidate version of *another* tool produced equal outputs on both tools'
+  test inputs (the differential test, parameters aligned by position when only their names
+  differ); the link records the provenance and the differential report. Candidates are the
+  versions with the same behavioural fingerprint (``toolbox.fingerprint``: outputs on probe
+  inputs derived from the input schema, so renaming a tool and its parameters does not hide it),
+  whatever the embedder says, then the similar ones (embedding cosine ≥ ``near_threshold``).
+  Other versions of the same tool are not near-dup candidates: they are that tool's history, and
+  semver handles them.
 - ``new_tool`` (1.0.0) / ``new_version`` (semver bumped by ``semver.classify_change`` against the
   latest version, recomputed inside the write transaction).
 
+``supersedes`` (version ids) makes the new version a consolidation: in its write transaction each
+named version gets a ``VersionLink(kind=consolidates)`` from the new one and is deprecated with the
+new version as its replacement (audited like ``Curator.deprecate``); an unknown or yanked id
+rejects the publish before anything runs. Superseded versions are never near-dup candidates.
+
+The fingerprint costs one sandbox call per probe (at most ``toolbox.fingerprint.MAX_PROBES``,
+under short limits) after the tests; it is stored on the version (``None`` when no probe answered).
 Slow work happens before ``write_transaction``; inside it the exact duplicate and the latest
 version are re-read, so concurrent publishers neither lose nor duplicate anything. A tool
 without tests becomes a flagged draft. ``before_commit`` is a test seam: called inside the
@@ -23,13 +34,14 @@ transaction after the insert, before commit (the crash-consistency test blocks t
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from registry.db import audit, read_session, write_transaction
 from registry.errors import Conflict
@@ -42,10 +54,12 @@ from registry.service.dedup import (
     provenance_adds,
     spec_of_version,
 )
+from registry.service.refs import qualified
 from registry.service.semver import bump, classify_change, describe_changes, parse_semver
 from registry.service.vectors import embedding_text, encode_vector
 from toolbox.analysis import check_source, normalized_hash, version_hash
 from toolbox.embeddings import Embedder
+from toolbox.fingerprint import Fingerprint, fingerprint, probe_limits
 from toolbox.logging import get_logger
 from toolbox.sandbox.base import Limits, Sandbox
 from toolbox.settings import Settings
@@ -57,6 +71,8 @@ __all__ = ["Publisher"]
 log = get_logger("registry.publish")
 _DOC_KEYS = frozenset({"description", "title"})
 _DEFAULT_INPUT: dict[str, Any] = {"type": "object", "properties": {}}
+_VERSION_ID = re.compile(r"^[0-9a-f]{32}$")
+_LIVE = (VersionStatus.active, VersionStatus.draft)
 
 
 class _Duplicate(Exception):
@@ -71,6 +87,14 @@ class _NothingToRecord(Exception):
     """Rolls back a duplicate's transaction when its provenance adds nothing."""
 
 
+class _Rejected(Exception):
+    """Rolls back an insert that cannot be made (a superseded version vanished or was yanked meanwhile)."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
 def _strip_docs(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _strip_docs(v) for k, v in value.items() if k not in _DOC_KEYS}
@@ -81,6 +105,22 @@ def _strip_docs(value: Any) -> Any:
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
+
+
+def _evidence(candidate: dict[str, Any]) -> str:
+    """What made a near-duplicate candidate: an equal fingerprint, a similar embedding, or both."""
+    parts = ["same behavioural fingerprint"] if candidate.get("same_fingerprint") else []
+    if candidate.get("similarity") is not None:
+        parts.append(f"similarity {candidate['similarity']}")
+    return ", ".join(parts)
+
+
+def _not_applied(outcome: PublishOutcome, superseded: list[str]) -> PublishOutcome:
+    """``outcome`` (no new version stored) with a note that ``superseded`` was left alone."""
+    if superseded:
+        outcome.reasons.append(f"supersedes was not applied to {len(superseded)} version(s): no new version was "
+                               "stored to replace them")
+    return outcome
 
 
 class Publisher:
@@ -111,8 +151,16 @@ class Publisher:
     # -- the pipeline -------------------------------------------------------------------------
 
     def publish(self, spec: ToolSpec, *, actor: str = "system", activate: bool = False,
-                changelog: str = "") -> PublishOutcome:
-        """Check, test, deduplicate and store ``spec``; see the module docstring for the outcomes."""
+                changelog: str = "", supersedes: Sequence[str] = ()) -> PublishOutcome:
+        """Check, test, deduplicate and store ``spec``; see the module docstring for the outcomes.
+
+        ``supersedes`` names version ids the new version consolidates: once it is stored, each gets
+        a ``consolidates`` link from it and is deprecated with it as the replacement.
+        """
+        superseded = list(dict.fromkeys(supersedes))
+        unknown = self._check_supersedes(superseded)
+        if unknown:
+            return PublishOutcome(kind="rejected", reasons=unknown)
         timings: dict[str, float] = {}
         start = time.perf_counter()
         checked = self._static_checks(spec)
@@ -137,19 +185,24 @@ class Publisher:
                                                           Tool.name == spec.name)).first()
         timings["exact_ms"] = _ms(start)
         if existing is not None:
-            return self._duplicate(existing, spec, actor)
+            return _not_applied(self._duplicate(existing, spec, actor), superseded)
+
+        start = time.perf_counter()
+        behaviour = fingerprint(self.sandbox, spec, probe_limits(self._limits)) if self.sandbox is not None else None
+        timings["fingerprint_ms"] = _ms(start)
 
         start = time.perf_counter()
         vector = self.embedder.embed([embedding_text(spec)])[0]
-        near, equivalent = self._near_duplicates(spec, vector, own_tool)
+        near, equivalent = self._near_duplicates(spec, vector, own_tool, behaviour, set(superseded))
         timings["near_ms"] = _ms(start)
         if equivalent is not None:
             version_id, detail = equivalent
-            return self._equivalent(version_id, spec, actor, detail)
+            return _not_applied(self._equivalent(version_id, spec, actor, detail), superseded)
 
         report: dict[str, Any] = {
             "static": static_report,
             "tests": tests_report,
+            "fingerprint": None if behaviour is None else {**behaviour.model_dump(), "matchable": behaviour.matchable},
             "near_duplicates": near,
             "near_duplicate_check": {"embedder": self.embedder.name, "threshold": self.near_threshold,
                                      "top_k": self.near_top_k, "verified": self.sandbox is not None},
@@ -157,7 +210,26 @@ class Publisher:
         }
         return self._insert(spec, actor=actor, activate=activate, changelog=changelog, flagged=flagged,
                             ast_hash=ast_hash, content_hash=content_hash, embedding=encode_vector(vector),
-                            report=report)
+                            fingerprint=behaviour.digest if behaviour is not None and behaviour.matchable else None,
+                            supersedes=superseded, report=report)
+
+    def _check_supersedes(self, superseded: list[str]) -> list[str]:
+        """Why ``superseded`` cannot be honoured (empty when every id is a stored, non-yanked version)."""
+        reasons = [f"supersedes: {value!r} is not a version id (32 lowercase hex characters)"
+                   for value in superseded if not _VERSION_ID.match(value)]
+        if reasons or not superseded:
+            return reasons
+        with read_session(self.engine) as session:
+            found = {v.id: v for v in session.exec(select(ToolVersion).where(col(ToolVersion.id).in_(superseded)))}
+        for version_id in superseded:
+            version = found.get(version_id)
+            if version is None:
+                reasons.append(f"supersedes: no version {version_id} is stored; name versions that exist "
+                               "(GET /api/v1/tools/{namespace}/{name}/versions)")
+            elif version.status == VersionStatus.yanked:
+                reasons.append(f"supersedes: version {version_id} ({version.semver}) is yanked; restore it or "
+                               "leave it out")
+        return reasons
 
     def _static_checks(self, spec: ToolSpec) -> tuple[ToolSpec, dict[str, Any]] | PublishOutcome:
         allowed = sorted({*self.settings.sandbox.allowed_imports, *(spec.allowed_imports or [])})
@@ -207,20 +279,26 @@ class Publisher:
         return session.exec(select(ToolVersion.id).where(ToolVersion.ast_hash == ast_hash)
                             .order_by(col(ToolVersion.created_at)).limit(1)).first()
 
-    def _near_duplicates(self, spec: ToolSpec, vector: Any, own_tool: str | None
-                         ) -> tuple[list[dict[str, Any]], tuple[str, dict[str, Any]] | None]:
-        candidates = self._index.nearest(vector, threshold=self.near_threshold, k=self.near_top_k,
-                                         exclude_tool_id=own_tool)
+    def _near_duplicates(self, spec: ToolSpec, vector: Any, own_tool: str | None, behaviour: Fingerprint | None,
+                         superseded: set[str]) -> tuple[list[dict[str, Any]], tuple[str, dict[str, Any]] | None]:
+        """Candidates of other tools (equal fingerprint first, then similar embeddings), each checked
+        by the differential test; the first equivalent one ends the search."""
+        similar = dict(self._index.nearest(vector, threshold=self.near_threshold, k=self.near_top_k,
+                                           exclude_tool_id=own_tool))
         near: list[dict[str, Any]] = []
         with read_session(self.engine) as session:  # one session for every candidate, closed before any sandbox run
-            loaded = [(session.get(ToolVersion, version_id), similarity) for version_id, similarity in candidates]
-            pairs = [(version, session.get(Tool, version.tool_id), similarity)
-                     for version, similarity in loaded if version is not None]
-        for version, tool, similarity in pairs:
+            same_behaviour = self._same_fingerprint(session, behaviour, own_tool)
+            ordered = [v for v in dict.fromkeys([*same_behaviour, *similar]) if v not in superseded]
+            loaded = [session.get(ToolVersion, version_id) for version_id in ordered]
+            pairs = [(version, session.get(Tool, version.tool_id)) for version in loaded if version is not None]
+        for version, tool in pairs:
             if tool is None:
                 continue
+            similarity = similar.get(version.id)
             entry: dict[str, Any] = {"version_id": version.id, "tool": f"{tool.namespace}.{tool.name}",
-                                     "semver": version.semver, "similarity": round(similarity, 4)}
+                                     "semver": version.semver,
+                                     "similarity": None if similarity is None else round(similarity, 4),
+                                     "same_fingerprint": version.id in same_behaviour}
             if self.sandbox is None:
                 near.append({**entry, "verified": False})
                 continue
@@ -230,6 +308,16 @@ class Publisher:
                 return near, (version.id, {**entry, "differential": result.as_dict()})
             near.append({**entry, "verified": True, "differential": result.as_dict()})
         return near, None
+
+    def _same_fingerprint(self, session: Session, behaviour: Fingerprint | None, own_tool: str | None) -> list[str]:
+        """Live versions of other tools whose fingerprint equals ``behaviour``'s, oldest first."""
+        if behaviour is None or not behaviour.matchable:
+            return []
+        query = select(ToolVersion.id).where(ToolVersion.fingerprint == behaviour.digest,
+                                             col(ToolVersion.status).in_(_LIVE))
+        if own_tool is not None:
+            query = query.where(ToolVersion.tool_id != own_tool)
+        return list(session.exec(query.order_by(col(ToolVersion.created_at)).limit(self.near_top_k)).all())
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -269,8 +357,8 @@ class Publisher:
         inputs = detail["differential"]["inputs"]
         return PublishOutcome(
             kind="equivalent_to", version=VersionSummary.of(version, tool.namespace, tool.name), semver=version.semver,
-            reasons=[f"behaves like {tool.namespace}.{tool.name}@{version.semver} (similarity "
-                     f"{detail['similarity']}, equal outputs on {inputs} inputs); provenance merged, no new version"])
+            reasons=[f"behaves like {tool.namespace}.{tool.name}@{version.semver} ({_evidence(detail)}, equal outputs "
+                     f"on {inputs} inputs); provenance merged, no new version"])
 
     @staticmethod
     def _load(session: Session, version_id: str) -> tuple[ToolVersion, Tool]:
@@ -281,7 +369,8 @@ class Publisher:
         return version, tool
 
     def _insert(self, spec: ToolSpec, *, actor: str, activate: bool, changelog: str, flagged: bool, ast_hash: str,
-                content_hash: str, embedding: bytes, report: dict[str, Any]) -> PublishOutcome:
+                content_hash: str, embedding: bytes, fingerprint: str | None, supersedes: list[str],
+                report: dict[str, Any]) -> PublishOutcome:
         attempts = 3
         for attempt in range(1, attempts + 1):
             start = time.perf_counter()
@@ -306,20 +395,24 @@ class Publisher:
                         description=spec.description, source=spec.source, input_schema=spec.input_schema,
                         output_schema=spec.output_schema, tests=[t.model_dump(mode="json") for t in spec.tests],
                         allowed_imports=spec.allowed_imports, tags=spec.tags,
-                        provenance=spec.provenance.model_dump(mode="json"), validation_report=report,
+                        provenance=_with_parents(spec, supersedes), validation_report=report,
                         changelog=changelog or notes, flagged=flagged, status=status,
-                        embedder=self.embedder.name, embedding=embedding, created_by=actor,
-                        changed_revision=revision)
+                        embedder=self.embedder.name, embedding=embedding, fingerprint=fingerprint,
+                        created_by=actor, changed_revision=revision)
                     session.add(version)  # flushed with the commit (or now, for the before_commit seam)
                     audit(session, actor=actor, action="publish", revision=revision,
                           target=f"{spec.qualified_name}@{semver}", version_id=version.id,
                           kind="new_tool" if latest is None else "new_version", change=change,
-                          status=str(status), flagged=flagged)
+                          status=str(status), flagged=flagged, supersedes=supersedes)
+                    if supersedes:
+                        _supersede(session, revision, version, f"{spec.qualified_name}@{semver}", supersedes, actor)
                     if self._before_commit is not None:
                         session.flush()
                         self._before_commit(version)
             except _Duplicate as dup:
-                return self._duplicate(dup.version_id, spec, actor)
+                return _not_applied(self._duplicate(dup.version_id, spec, actor), supersedes)
+            except _Rejected as rejected:
+                return PublishOutcome(kind="rejected", reasons=rejected.reasons)
             except IntegrityError as exc:
                 if attempt == attempts:
                     raise Conflict(f"could not store {spec.qualified_name}: {exc.orig}") from exc
@@ -355,3 +448,41 @@ class Publisher:
         if changes:
             notes += f":\n{describe_changes(changes)}"
         return bump(latest.semver, change), change, notes
+
+
+def _with_parents(spec: ToolSpec, supersedes: list[str]) -> dict[str, Any]:
+    """``spec``'s provenance with the superseded versions added to its parents."""
+    provenance = spec.provenance.model_dump(mode="json")
+    provenance["parent_version_ids"] = list(dict.fromkeys([*provenance["parent_version_ids"], *supersedes]))
+    return provenance
+
+
+def _supersede(session: Session, revision: int, new: ToolVersion, new_ref: str, supersedes: list[str],
+               actor: str) -> None:
+    """Link ``new`` to each superseded version and deprecate it with ``new`` as its replacement.
+
+    Follows ``registry.service.curation``'s deprecate: a ``replaces`` link from the old version
+    to its replacement (an older one is replaced), ``replacement_id``, stamped rows and a
+    ``deprecate`` audit entry. Drafts are deprecated too (a consolidated draft must not be approved
+    later); an already deprecated version only gets the new replacement.
+    """
+    for old_id in supersedes:
+        old = session.get(ToolVersion, old_id)
+        old_tool = session.get(Tool, old.tool_id) if old is not None else None
+        if old is None or old_tool is None:
+            raise _Rejected([f"supersedes: version {old_id} disappeared while publishing; nothing was stored"])
+        if old.status == VersionStatus.yanked:
+            raise _Rejected([f"supersedes: {qualified(old_tool, old)} was yanked while publishing; nothing was stored"])
+        reason = f"consolidated into {new_ref}"
+        session.add(VersionLink(version_id=new.id, other_id=old.id, kind=LinkKind.consolidates,
+                                detail={"relation": "consolidates", "actor": actor}))
+        session.execute(delete(VersionLink).where(col(VersionLink.version_id) == old.id,
+                                                  col(VersionLink.kind) == LinkKind.replaces))
+        session.add(VersionLink(version_id=old.id, other_id=new.id, kind=LinkKind.replaces,
+                                detail={"relation": "replaced_by", "reason": reason, "actor": actor}))
+        previous = old.status
+        old.status, old.replacement_id, old.changed_revision = VersionStatus.deprecated, new.id, revision
+        old_tool.changed_revision = revision
+        session.add_all([old, old_tool])
+        audit(session, actor=actor, action="deprecate", target=qualified(old_tool, old), revision=revision,
+              reason=reason, version_id=old.id, replacement=new_ref, **{"from": previous.value, "to": "deprecated"})

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from registry.migrations import head_revision
 from tests.registry.factories import tool_source
 from toolbox.cli import app
 
@@ -50,9 +51,10 @@ def tool_files(tmp_path: Path) -> dict[str, Path]:
 def test_db_upgrade_creates_the_database(_isolated_data_dir: Path) -> None:
     assert as_json(run("db", "current"))["revision"] is None
     result = as_json(run("db", "upgrade"))
-    assert result["revision"] == "0001" and (_isolated_data_dir / "registry.db").exists()
-    assert as_json(run("db", "upgrade"))["revision"] == "0001"
-    assert as_json(run("db", "current")) == {**result, "head": "0001"}
+    head = head_revision()
+    assert result["revision"] == head and (_isolated_data_dir / "registry.db").exists()
+    assert as_json(run("db", "upgrade"))["revision"] == head
+    assert as_json(run("db", "current")) == {**result, "head": head}
 
 
 def test_keys_create_list_revoke() -> None:

@@ -54,7 +54,7 @@ def test_health_is_503_when_the_database_is_gone(api_sandbox: Sandbox) -> None:
 
 def test_metrics(client: TestClient, publish: Publish, keys: Keys, services: RegistryServices) -> None:
     outcome = publish("add")
-    publish("draft_only", activate=False)
+    publish("draft_only", activate=False, body="return a - b", tests=[({"a": 3, "b": 1}, 2)])
     services.usage.record(outcome["version"]["id"], ok=True, latency_ms=3.0)
     services.usage.flush()
     client.get("/api/v1/tools/default/add")

@@ -33,7 +33,7 @@ def test_cursor_pagination_visits_every_tool_once(client: TestClient, publish: P
 
 def test_list_filters(client: TestClient, publish: Publish, keys: Keys) -> None:
     _publish_many(publish, 4)
-    publish("draft_tool", activate=False)
+    publish("draft_tool", activate=False, body="return a * b", tests=[({"a": 2, "b": 3}, 6)])
     math = client.get("/api/v1/tools", params={"namespace": "math"}).json()["items"]
     assert {t["name"] for t in math} == {"tool_01", "tool_03"}
     drafts = client.get("/api/v1/tools", params={"status": "draft"}).json()["items"]

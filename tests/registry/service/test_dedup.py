@@ -109,10 +109,21 @@ def test_differential_test_runs_both_on_the_union_of_inputs(sandbox: Sandbox) ->
 def test_differential_test_without_inputs_or_with_errors_is_not_equivalent(sandbox: Sandbox) -> None:
     empty = differential_test(sandbox, sums("a", "return sum(xs)", []), sums("b", "return sum(xs)", []))
     assert not empty.equivalent and empty.inputs == 0
+    other_shape = make_spec("e", params="values: list[int], start: int", body="return sum(values) + start",
+                            doc="Sum.", tests=[({"values": [1], "start": 0}, 1)])
+    result = differential_test(sandbox, other_shape, sums("f", "return sum(xs)", [({"xs": [1]}, 1)]))
+    assert not result.equivalent and "tool failed" in result.mismatches[0]["reason"]
+
+
+def test_differential_test_aligns_renamed_parameters_by_position(sandbox: Sandbox) -> None:
     renamed = make_spec("e", params="values: list[int]", body="return sum(values)", doc="Sum.",
                         tests=[({"values": [1]}, 1)])
-    result = differential_test(sandbox, renamed, sums("f", "return sum(xs)", [({"xs": [1]}, 1)]))
-    assert not result.equivalent and "tool failed" in result.mismatches[0]["reason"]
+    result = differential_test(sandbox, renamed, sums("f", "return sum(xs)", [({"xs": [4, 5]}, 9)]))
+    assert result.equivalent and result.inputs == 2
+    wrong = make_spec("g", params="values: list[int]", body="return max(values)", doc="Largest.",
+                      tests=[({"values": [1]}, 1)])
+    different = differential_test(sandbox, wrong, sums("h", "return sum(xs)", [({"xs": [4, 5]}, 9)]))
+    assert different.mismatches == [{"args": {"values": [4, 5]}, "new": 5, "existing": 9, "reason": "outputs differ"}]
 
 
 def test_spec_of_version_round_trips_a_stored_version() -> None:

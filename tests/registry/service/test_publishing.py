@@ -210,14 +210,16 @@ def test_similar_but_different_tool_is_new_and_records_the_near_duplicate(sqlite
     assert near["differential"]["mismatches"][0]["reason"] == "outputs differ"
 
 
-def test_different_parameter_names_are_not_equivalent(sqlite_engine: Engine, sandbox: Sandbox) -> None:
+def test_parameters_of_another_shape_are_not_equivalent(sqlite_engine: Engine, sandbox: Sandbox) -> None:
     pub = publisher(sqlite_engine, sandbox, near_threshold=0.3)
     pub.publish(sum_spec("sum_numbers", "return float(sum(xs))"))
-    other = make_spec("sum_values", params="values: list[float]", body="return float(sum(values))",
-                      returns="float", doc=SUM_DOC.replace("xs:", "values:"), tests=[({"values": [1.0]}, 1.0)])
+    other = make_spec("sum_values", params="values: list[float], scale: float = 1.0",
+                      body="return float(sum(values)) * scale", returns="float",
+                      doc=SUM_DOC.replace("xs:", "values:"), tests=[({"values": [1.0]}, 1.0)])
     outcome = pub.publish(other)
     assert outcome.kind == "new_tool"
     [near] = stored(sqlite_engine)[-1].validation_report["near_duplicates"]
+    assert near["same_fingerprint"] is False
     assert "failed" in near["differential"]["mismatches"][0]["reason"]
 
 
