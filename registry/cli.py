@@ -1,4 +1,4 @@
-"""``distillery db|keys|tools``: the registry's commands, working directly on the configured database.
+"""``distillery db|keys|tools|corpus``: the registry's commands, working directly on the configured database.
 
 The database is ``DISTILLERY_DATABASE_URL`` (or SQLite in the data directory); it is migrated to
 the newest schema on first use. Machine-readable results are printed as JSON on stdout; a
@@ -25,7 +25,7 @@ from toolbox.cli import fail
 from toolbox.errors import AnalysisError, ToolboxError
 from toolbox.settings import Settings
 
-__all__ = ["db_app", "keys_app", "tools_app"]
+__all__ = ["corpus_app", "db_app", "keys_app", "tools_app"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -33,7 +33,8 @@ R = TypeVar("R")
 db_app = typer.Typer(help="The registry database.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="API keys for the REST API and MCP.", no_args_is_help=True, add_completion=False)
 tools_app = typer.Typer(help="Publish, list, search and curate tools.", no_args_is_help=True, add_completion=False)
-
+corpus_app = typer.Typer(help="Retrieval corpora for the builtin retrieve tool.", no_args_is_help=True,
+                         add_completion=False)
 
 
 def _edge(func: Callable[P, R]) -> Callable[P, R]:
@@ -323,3 +324,38 @@ def tools_yank(tool: ToolArg, ref: RefArg, reason: ReasonOpt = "") -> None:
 def tools_restore(tool: ToolArg, ref: RefArg, reason: ReasonOpt = "") -> None:
     """Make a deprecated or yanked version active again."""
     _lifecycle("restore", tool, ref, reason=reason)
+
+
+# -- corpus -----------------------------------------------------------------------------------
+
+
+@corpus_app.command("add")
+@_edge
+def corpus_add(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                         help='JSONL, one {"id"?, "title"?, "text"} object a line.')],
+    corpus: Annotated[str, typer.Option(help="The corpus to add to.")] = "default",
+) -> None:
+    """Add (or replace, by id) the documents of a JSONL file; nothing is added when any line is bad."""
+    from registry.service.corpus import CorpusService
+    from toolbox.embeddings import create_embedder
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"cannot read {file}: {exc}") from None
+    settings = Settings()
+    with _engine(settings) as engine:
+        count = CorpusService(engine, create_embedder(settings.embeddings)).add_jsonl(text, corpus=corpus,
+                                                                                      actor=_actor())
+    _emit({"corpus": corpus, "added": count})
+
+
+@corpus_app.command("list")
+@_edge
+def corpus_list() -> None:
+    """List the corpora with their document counts."""
+    from registry.service.corpus import list_corpora
+
+    with _engine() as engine:
+        _emit(list_corpora(engine))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from registry.service.corpus import CorpusService
 from registry.service.curation import Curator
 from registry.service.publishing import Publisher
 from registry.service.search import SearchIndex
@@ -41,6 +42,7 @@ class RegistryServices:
     index: SearchIndex
     usage: UsageRecorder
     trajectories: TrajectoryService
+    corpus: CorpusService
     _closers: list[tuple[str, Callable[[], None]]] = field(default_factory=list, repr=False)
     _closed: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -89,6 +91,7 @@ def build_services(settings: Settings, *, engine: Engine | None = None, sandbox:
             index=SearchIndex(engine, embedder),
             usage=UsageRecorder(engine),
             trajectories=TrajectoryService(engine),
+            corpus=CorpusService(engine, embedder),
             _closers=closers,
         )
     except BaseException:

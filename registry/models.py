@@ -19,6 +19,7 @@ from sqlmodel import Field, SQLModel
 __all__ = [
     "ApiKey",
     "AuditEntry",
+    "CorpusDocument",
     "LinkKind",
     "RegistryState",
     "Role",
@@ -236,3 +237,23 @@ class Trajectory(SQLModel, table=True):
     seconds: float = 0.0
     created_at: datetime = Field(default_factory=utcnow, index=True)
     created_by: str = Field(default="system", max_length=64)
+
+
+class CorpusDocument(SQLModel, table=True):
+    """One passage of a retrieval corpus (``distillery corpus add``), served by the builtin ``retrieve`` tool.
+
+    ``doc_id`` comes from the file (or is derived from the content); re-adding it replaces the row.
+    Corpus documents are not part of the tool box: writing them does not bump the registry revision.
+    """
+
+    __tablename__ = "corpus_document"
+    __table_args__ = (UniqueConstraint("corpus", "doc_id", name="uq_corpus_doc"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    corpus: str = Field(default="default", index=True, max_length=64)
+    doc_id: str = Field(max_length=128)
+    title: str = Field(default="", sa_column=Column(Text, nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    embedder: str = Field(default="", max_length=64)
+    embedding: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,9 +1,10 @@
 """The MCP server: the low-level SDK ``Server`` over the live registry.
 
-``tools/list`` shows the meta-tools ``search_tools`` and ``call_tool`` and, depending on
-settings, every visible tool or only the configured core set; every visible tool can be called
-by name either way. Handlers catch everything: a failure is an ``isError`` result or a
-JSON-RPC error with a message for people, never a stack trace.
+``tools/list`` shows the meta-tools ``search_tools`` and ``call_tool``, the builtin tools where the
+endpoint's toolset names ``builtin`` (``server.builtin_tools``) and, depending on settings, every
+visible tool or only the configured core set; every visible tool can be called by name either way.
+Handlers catch everything: a failure is an ``isError`` result or a JSON-RPC error with a message
+for people, never a stack trace.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from mcp.shared.exceptions import MCPError
 from registry.db import current_revision
 from registry.schemas import ResolvedTool
 from server.auth import caller_principal
+from server.builtin_tools import BuiltinTools
 from server.calls import error_result
 from server.catalog import CatalogView, Visibility, mcp_name
 from server.meta_tools import CALL_TOOL, META_TOOLS, SEARCH_TOOLS, compact_hit
@@ -46,6 +48,7 @@ class _Handlers:
     def __init__(self, runtime: McpRuntime, endpoint_namespaces: Sequence[str] | None) -> None:
         self.runtime = runtime
         self.endpoint_namespaces = endpoint_namespaces
+        self.builtins = BuiltinTools(runtime)
 
     def visibility(self) -> Visibility:
         return Visibility.of(caller_principal(), self.endpoint_namespaces)
@@ -65,14 +68,17 @@ class _Handlers:
 
     async def list_tools(self, ctx: ServerRequestContext[Any, Any],
                          params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        view = await self.view(self.visibility())
+        visibility = self.visibility()
+        view = await self.view(visibility)
         server_settings = self.runtime.settings.server
-        tools = view.tools
+        builtins = self.builtins.tools(visibility)
+        shadowed = {tool.name for tool in builtins}
+        tools = [tool for tool in view.tools if tool.name not in shadowed]
         if server_settings.listing == "core":
             core = set(server_settings.core_tools)
             tools = [tool for tool in tools
                      if mcp_name(view.served[tool.name].namespace, view.served[tool.name].name) in core]
-        listing = [*META_TOOLS, *tools]
+        listing = [*META_TOOLS, *builtins, *tools]
         start = _decode_cursor(params.cursor if params else None)
         end = start + server_settings.page_size
         return types.ListToolsResult(tools=listing[start:end],
@@ -88,10 +94,16 @@ class _Handlers:
                 inner = arguments.get("name")
                 if not isinstance(inner, str) or not isinstance(arguments.get("arguments", {}), dict):
                     return error_result("Invalid arguments: call_tool needs {'name': str, 'arguments': object}.")
+                builtin = self.builtins.names(self.visibility()).get(inner)
+                if builtin is not None:
+                    return await self.builtins.call(builtin, arguments.get("arguments", {}))
                 tool = await self.lookup(inner)
                 if tool is None:
                     return error_result(f"Unknown tool: {inner}. Use search_tools to find one.")
                 return await self.runtime.caller.call(tool, arguments.get("arguments", {}), ctx.session.report_progress)
+            builtin = self.builtins.names(self.visibility()).get(name)
+            if builtin is not None:
+                return await self.builtins.call(builtin, arguments)
             tool = await self.lookup(name)
             if tool is None:
                 raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}. Use tools/list or search_tools.")
@@ -145,7 +157,8 @@ def build_mcp_server(runtime: McpRuntime, *, endpoint_namespaces: Sequence[str] 
         on_subscriptions_listen=ListenHandler(runtime.bus),
         get_tool_input_schema=lambda tool_name: (
             {"type": "object"} if tool_name in {SEARCH_TOOLS.name, CALL_TOOL.name}
-            else runtime.catalog.known_input_schema(tool_name, endpoint)
+            else BuiltinTools.input_schema(tool_name, endpoint)
+            or runtime.catalog.known_input_schema(tool_name, endpoint)
         ),
     )
     server.middleware.append(runtime.track_legacy_sessions)

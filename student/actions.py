@@ -204,8 +204,23 @@ def action_schema(tools: Sequence[BoxTool]) -> dict[str, Any]:
     return {"anyOf": branches}
 
 
+# Size and pattern keywords become grammar repetitions in llama.cpp; a large bound (``maxLength: 100000``)
+# kills its server. The reply is checked against the tool's full schema afterwards (``argument_problem``).
+_GRAMMAR_HOSTILE = frozenset({"minLength", "maxLength", "minItems", "maxItems", "pattern", "format"})
+
+
+def _grammar_safe(value: Any) -> Any:
+    """``value`` without the keywords in ``_GRAMMAR_HOSTILE`` (recursively; property *names* are kept)."""
+    if isinstance(value, dict):
+        return {k: (_grammar_safe(v) if k != "properties" else {n: _grammar_safe(p) for n, p in v.items()})
+                for k, v in value.items() if k not in _GRAMMAR_HOSTILE}
+    if isinstance(value, list):
+        return [_grammar_safe(v) for v in value]
+    return value
+
+
 def _arguments_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(schema) or {"type": "object"}
+    out = _grammar_safe(dict(schema)) or {"type": "object"}
     out.setdefault("type", "object")
     out.setdefault("properties", {})
     return out

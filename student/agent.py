@@ -10,6 +10,7 @@ model endpoint itself fails (``stopped="error"``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from student.actions import (
     FinalAnswer,
     ToolAction,
     action_schema,
+    canonical_arguments,
     parse_code_reply,
     parse_json_reply,
     parse_tools_reply,
@@ -55,6 +57,7 @@ logger = get_logger("student.agent")
 ResponseFormatStyle = Literal["json_object", "json_schema"]
 """How ``json`` mode sends its schema: llama.cpp's ``json_object`` + ``schema``, or OpenAI's ``json_schema``."""
 CORE_NAMESPACE = "builtin"
+REPEATED_CALL = "You made this same call before; its result is above. Give the final answer now."
 """Tools in this namespace are always offered, however large the box."""
 
 
@@ -78,6 +81,8 @@ class RunState:
     completion_tokens: int = 0
     tools_used: list[str] = field(default_factory=list)
     discovered: dict[str, BoxTool] = field(default_factory=dict)
+    calls: set[tuple[str, str]] = field(default_factory=set)
+    answer_only: bool = False  # set when the model repeats a call: nothing new can come of another one
 
     @property
     def tokens(self) -> int:
@@ -196,7 +201,7 @@ class StudentAgent:
                 state.messages[0] = ChatMessage.system(prompt)
             before = (state.prompt_tokens, state.completion_tokens)
             try:
-                replies = await self.sample(state, **({} if code else self._request(tools, names)))
+                replies = await self.sample(state, **({} if code else self._request(tools, names, state.answer_only)))
             except LLMError as error:
                 logger.warning("the model endpoint failed: %s", error)
                 return "error", None, str(error)
@@ -213,6 +218,7 @@ class StudentAgent:
                 return validate_action(action, known, names if self.mode == "tools" else None)
 
             outcome = await vote(candidates, validate, execute)
+            outcome = self._note_repeat(state, outcome)
             self._record(state, index, outcome, before)
             self._remember(state, index, outcome, names)
             chosen = outcome.chosen.action if outcome.chosen else None
@@ -222,7 +228,24 @@ class StudentAgent:
                 return "answer", final_of(outcome.observation), None
         return "max_steps", None, None
 
-    def _request(self, tools: Sequence[BoxTool], names: NameMap) -> dict[str, Any]:
+    @staticmethod
+    def _note_repeat(state: RunState, outcome: Vote) -> Vote:
+        """A tool call made before with the same arguments: say so, and allow only an answer next."""
+        action = outcome.chosen.action if outcome.chosen else None
+        if not isinstance(action, ToolAction):
+            return outcome
+        key = (action.tool, canonical_arguments(action.arguments))
+        repeated = key in state.calls
+        state.calls.add(key)
+        if not repeated:
+            return outcome
+        state.answer_only = True
+        text = f"{outcome.observation.text}\n{REPEATED_CALL}"
+        return dataclasses.replace(outcome, observation=outcome.observation.model_copy(update={"text": text}))
+
+    def _request(self, tools: Sequence[BoxTool], names: NameMap, answer_only: bool = False) -> dict[str, Any]:
+        if answer_only:
+            tools = []
         if self.mode == "tools":
             return {"tools": [openai_tool(tool, names.safe(tool.name)) for tool in tools] or None}
         schema = action_schema(tools)

@@ -8,7 +8,7 @@ from student.connection import BoxTool
 
 __all__ = ["PROMPT_VERSION", "code_prompt", "json_prompt", "observation_message", "tools_prompt"]
 
-PROMPT_VERSION = "student-2026-12-04.1"
+PROMPT_VERSION = "student-2026-12-04.2"
 
 _COMMON = ("Solve the user's task. Prefer a tool whenever one fits: tools are tested code, they do not make "
            "arithmetic mistakes. Read each observation before the next step. If a call fails, fix the arguments "
@@ -77,5 +77,5 @@ def code_prompt(tools: Sequence[BoxTool], names: dict[str, str], *, searchable: 
 
 def observation_message(text: str) -> str:
     """The user turn that carries an observation in ``json`` and ``code`` mode."""
-    return f"Observation:\n{text}"
+    return f"Observation:\n{text}\n\nIf this answers the task, give the final answer now; otherwise take the next step."
 

@@ -35,7 +35,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -52,7 +52,7 @@ from registry.service.vectors import decode_vector, embedding_text, matvec, para
 from toolbox.embeddings import Embedder
 from toolbox.logging import get_logger
 
-__all__ = ["RRF_K", "USAGE_WEIGHT", "IndexStats", "SearchIndex"]
+__all__ = ["RRF_K", "USAGE_WEIGHT", "IndexStats", "SearchIndex", "fuse_ranks", "top_ranks"]
 
 logger = get_logger("registry.search")
 
@@ -330,15 +330,12 @@ class SearchIndex:
         depth = max(100, 10 * k)
         bm25 = self._bm25.scores(tokens, n)
         bm25[~mask] = 0.0
-        bm25_ranks = _top_ranks(bm25, depth)
+        bm25_ranks = top_ranks(bm25, depth)
         vector_ranks: dict[int, int] = {}
         if np.any(query_vector):
             slots, similarity = self._similarity(query_vector, mask, max(self.rerank, 20 * k))
-            vector_ranks = _top_ranks(similarity, depth, slots)
-        fused: dict[int, float] = {}
-        for ranks, weight in ((bm25_ranks, self.bm25_weight), (vector_ranks, self.vector_weight)):
-            for slot, rank in ranks.items():
-                fused[slot] = fused.get(slot, 0.0) + weight / (RRF_K + rank)
+            vector_ranks = top_ranks(similarity, depth, slots)
+        fused = fuse_ranks([(bm25_ranks, self.bm25_weight), (vector_ranks, self.vector_weight)])
         scored = []
         for slot, score in fused.items():
             calls = self._tool_calls.get(meta.rows[slot][0], 0.0)
@@ -415,7 +412,16 @@ def _hamming(codes: NDArray[np.uint64], code: NDArray[np.uint64]) -> NDArray[np.
     return distance
 
 
-def _top_ranks(scores: NDArray[np.float32], depth: int, slots: NDArray[np.intp] | None = None) -> dict[int, int]:
+def fuse_ranks(rankings: Iterable[tuple[Mapping[int, int], float]]) -> dict[int, float]:
+    """Weighted reciprocal rank fusion: ``sum weight / (RRF_K + rank)`` per slot over ``(ranks, weight)`` pairs."""
+    fused: dict[int, float] = {}
+    for ranks, weight in rankings:
+        for slot, rank in ranks.items():
+            fused[slot] = fused.get(slot, 0.0) + weight / (RRF_K + rank)
+    return fused
+
+
+def top_ranks(scores: NDArray[np.float32], depth: int, slots: NDArray[np.intp] | None = None) -> dict[int, int]:
     """Ranks (1-based; equal scores share the better rank) of the ``depth`` best positive scores.
 
     ``scores[i]`` belongs to slot ``slots[i]`` (ascending), or to slot ``i`` when ``slots`` is None.

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from student.actions import CodeAction, FinalAnswer, ToolAction
+from student.agent import REPEATED_CALL
 from student.connection import BoxConnection
+from student.prompts import observation_message
 from tests.student.conftest import ADD, SAFE_DIV, SOLVE24, MakeAgent
 from toolbox.llm.base import ChatMessage, ChatResponse, Choice, Usage
 from toolbox.testing import FunctionModel, ScriptedModel, tool_call_reply
@@ -55,8 +57,22 @@ async def test_json_mode_is_constrained_by_the_action_schema(make_agent: MakeAge
     assert SOLVE24 in tools and tools[-1] == "final_answer"
     solve = branches[tools.index(SOLVE24)]["properties"]["arguments"]
     assert solve["required"] == ["a", "b", "c", "d"]
-    assert model.requests[1].messages[-1].content == f"Observation:\n{expression}"
+    assert model.requests[1].messages[-1].content == observation_message(expression)
     assert run.tools_used == [SOLVE24]
+
+
+async def test_a_repeated_call_leaves_only_the_final_answer_to_give(make_agent: MakeAgent,
+                                                                    box: BoxConnection) -> None:
+    call = action(SOLVE24, a=4, b=6, c=1, d=1)
+    model = ScriptedModel([call, call, final("4 * 6 * 1 * 1")])
+    run = await make_agent(model, "json").run("Make 24 from 4 6 1 1.")
+    assert (run.stopped, run.answer) == ("answer", "4 * 6 * 1 * 1")
+    assert box.calls[SOLVE24] == 2
+    assert REPEATED_CALL not in run.steps[0].observation and REPEATED_CALL in run.steps[1].observation
+    schemas = [request.response_format["schema"]["anyOf"] for request in model.requests
+               if request.response_format is not None]
+    assert len(schemas[1]) > 1
+    assert [branch["properties"]["tool"]["const"] for branch in schemas[2]] == ["final_answer"]
 
 
 async def test_code_mode_calls_box_tools_through_the_session(make_agent: MakeAgent, box: BoxConnection) -> None:
