@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from teacher.candidates import DistilContext, ToolOutcome, refine_draft
 from teacher.cluster import DEFAULT_THRESHOLD
+from teacher.code_drafts import drafts_from_code
 from teacher.distil_errors import BoxWriteError, DraftError, EndpointError
 from teacher.extract import TokenCount, ask_for_drafts, extraction_prompt
 from teacher.prompts import load_prompt
@@ -201,11 +202,16 @@ class Teacher:
                                           self.context.timeout_s)
         except DraftError as exc:
             reason = "teacher-endpoint-failed" if isinstance(exc, EndpointError) else "no-tool-in-answer"
-            tally.rejected[reason] += 1
-            log.info("task %s: %s", trajectory.task.id, exc)
-            return [ToolOutcome(name="(none)", outcome="rejected", reason=reason, detail=str(exc))]
+            drafts = [] if isinstance(exc, EndpointError) else drafts_from_code(trajectory)
+            log.info("task %s: %s%s", trajectory.task.id, exc,
+                     f"; {len(drafts)} draft(s) taken from the trajectory's code" if drafts else "")
+            if not drafts:
+                tally.rejected[reason] += 1
+                return [ToolOutcome(name="(none)", outcome="rejected", reason=reason, detail=str(exc))]
+        else:
+            drafts = answer.drafts
         outcomes = []
-        for draft in answer.drafts[:MAX_TOOLS_PER_TASK]:
+        for draft in drafts[:MAX_TOOLS_PER_TASK]:
             tally.extracted += 1
             try:
                 spec, outcome = await refine_draft(self.context, draft, trajectory, self.namespace)

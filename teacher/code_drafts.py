@@ -1,0 +1,69 @@
+"""Drafts read straight from a solved trajectory's code, for a teacher that cannot write the extraction JSON.
+
+Small local teachers solve a task with a sound function but do not answer the extraction prompt in
+its format. The functions they defined and called with literal arguments are then taken as drafts
+without another model call: each becomes a module of the cells' imports, the function and the
+helpers it calls, with the literal calls as its trajectory inputs (tests are mined from those, in
+the sandbox, as for any draft).
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from teacher.drafts import ToolDraft
+from teacher.trajectory import TeacherTrajectory
+
+__all__ = ["drafts_from_code"]
+
+_NOT_TOOLS = frozenset({"final_answer", "print"})
+
+
+def _literal_call(call: ast.Call, params: list[str]) -> dict[str, Any] | None:
+    """``call``'s arguments bound to ``params`` when every one is a literal, else None."""
+    try:
+        positional = [ast.literal_eval(arg) for arg in call.args]
+        keywords = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords if kw.arg is not None}
+    except (ValueError, SyntaxError, TypeError):
+        return None
+    if len(positional) > len(params) or len(call.keywords) != len(keywords):
+        return None
+    return {**dict(zip(params, positional, strict=False)), **keywords}
+
+
+def _called_names(node: ast.AST) -> set[str]:
+    return {n.func.id for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+
+
+def drafts_from_code(trajectory: TeacherTrajectory) -> list[ToolDraft]:
+    """One draft per function the trajectory's clean cells defined and called with literal arguments."""
+    imports: dict[str, str] = {}
+    functions: dict[str, ast.FunctionDef] = {}
+    inputs: dict[str, list[dict[str, Any]]] = {}
+    for code in trajectory.successful_code:
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                text = ast.unparse(node)
+                imports.setdefault(text, text)
+            elif isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                functions[node.name] = node  # a later definition replaces an earlier one, as in the session
+        for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+            name = call.func.id if isinstance(call.func, ast.Name) else ""
+            if name in functions and name not in _NOT_TOOLS:
+                bound = _literal_call(call, [a.arg for a in functions[name].args.args])
+                if bound is not None and bound not in inputs.setdefault(name, []):
+                    inputs[name].append(bound)
+    drafts = []
+    for name, calls in inputs.items():
+        if not calls:
+            continue
+        helpers = [functions[h] for h in sorted(_called_names(functions[name]) & set(functions)) if h != name]
+        body = [*imports.values(), *(ast.unparse(f) for f in [*helpers, functions[name]])]
+        drafts.append(ToolDraft(name=name, role="helper", source="\n\n\n".join(body) + "\n",
+                                trajectory_inputs=calls))
+    return drafts

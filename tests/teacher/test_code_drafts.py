@@ -1,0 +1,54 @@
+"""Drafts taken from a solved trajectory's own code when the teacher's extraction answer holds none."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from teacher.code_drafts import drafts_from_code
+from teacher.trajectory import TeacherStep, TeacherTrajectory
+from toolbox.tasks import Task
+
+FACTORS = '''import math
+
+def _is_prime(n: int) -> bool:
+    return n > 1 and all(n % p for p in range(2, math.isqrt(n) + 1))
+
+def prime_factors(n: int) -> str:
+    """The prime factors of n, joined by ' x '."""
+    out, p = [], 2
+    while n > 1:
+        while n % p == 0:
+            out.append(str(p))
+            n //= p
+        p += 1
+    return " x ".join(out)
+
+print(prime_factors(262), prime_factors(n=12))
+'''
+
+
+def trajectory(task: Task, cells: list[tuple[str, bool]]) -> TeacherTrajectory:
+    """A solved trajectory whose steps ran ``cells`` (code, ran cleanly)."""
+    steps = [TeacherStep(index=i, thought="", code=code, observation="", ok=ok) for i, (code, ok) in enumerate(cells)]
+    return TeacherTrajectory(id="traj-1", run_id="run-1", task=task, steps=steps, status="solved",
+                             prompt_version="v1", teacher_model="scripted")
+
+
+def test_a_function_called_with_literals_becomes_a_draft_with_its_imports_and_inputs(
+        game24_task: Callable[..., Task]) -> None:
+    cells = [("def prime_factors(n):\n    return 'broken'\n", True), (FACTORS, True),
+             ("final_answer(prime_factors(262))", True), ("prime_factors(7)\nsyntax error here", False)]
+    drafts = drafts_from_code(trajectory(game24_task(), cells))
+    assert [d.name for d in drafts] == ["prime_factors"]
+    draft = drafts[0]
+    assert draft.trajectory_inputs == [{"n": 262}, {"n": 12}]
+    assert draft.source.startswith("import math")
+    assert "'broken'" not in draft.source and "join(out)" in draft.source
+    namespace: dict[str, object] = {}
+    exec(compile(draft.source, "<draft>", "exec"), namespace)  # trusted test source, not a teacher's
+    assert namespace["prime_factors"](12) == "2 x 2 x 3"  # type: ignore[operator]
+
+
+def test_code_without_literal_calls_gives_no_draft(game24_task: Callable[..., Task]) -> None:
+    cells = [("def f(x: int) -> int:\n    return x + 1\n\nvalue = 3\nprint(f(value))", True)]
+    assert drafts_from_code(trajectory(game24_task(), cells)) == []
