@@ -4,7 +4,8 @@ Small local teachers solve a task with a sound function but do not answer the ex
 its format. The functions they defined and called with literal arguments are then taken as drafts
 without another model call: each becomes a module of the cells' imports, the function and the
 helpers it calls, with the literal calls as its trajectory inputs (tests are mined from those, in
-the sandbox, as for any draft).
+the sandbox, as for any draft). A function whose result went straight into ``final_answer(...)`` is a
+solver (its output must score correct on the task); any other is a helper.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def drafts_from_code(trajectory: TeacherTrajectory) -> list[ToolDraft]:
     imports: dict[str, str] = {}
     functions: dict[str, ast.FunctionDef] = {}
     inputs: dict[str, list[dict[str, Any]]] = {}
+    answered: set[str] = set()  # functions whose result went straight into final_answer(...): solvers
     for code in trajectory.successful_code:
         try:
             tree = ast.parse(code)
@@ -54,6 +56,8 @@ def drafts_from_code(trajectory: TeacherTrajectory) -> list[ToolDraft]:
                 functions[node.name] = node  # a later definition replaces an earlier one, as in the session
         for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
             name = call.func.id if isinstance(call.func, ast.Name) else ""
+            if name == "final_answer":
+                answered |= _called_names(call) - {name}
             if name in functions and name not in _NOT_TOOLS:
                 bound = _literal_call(call, [a.arg for a in functions[name].args.args])
                 if bound is not None and bound not in inputs.setdefault(name, []):
@@ -64,6 +68,6 @@ def drafts_from_code(trajectory: TeacherTrajectory) -> list[ToolDraft]:
             continue
         helpers = [functions[h] for h in sorted(_called_names(functions[name]) & set(functions)) if h != name]
         body = [*imports.values(), *(ast.unparse(f) for f in [*helpers, functions[name]])]
-        drafts.append(ToolDraft(name=name, role="helper", source="\n\n\n".join(body) + "\n",
-                                trajectory_inputs=calls))
+        role = "solver" if name in answered else "helper"
+        drafts.append(ToolDraft(name=name, role=role, source="\n\n\n".join(body) + "\n", trajectory_inputs=calls))
     return drafts

@@ -5,6 +5,9 @@ Which check applies is recorded in ``HoldoutResult.check``:
 - ``scored-by-parameters``: countdown/game24-shaped tools (a list of integers, and a target) are
   called with each fresh task's ``numbers``/``target`` mapped by parameter name and type, and the
   output is scored with the task's own scorer.
+- ``scored-by-metadata`` / ``ran-by-metadata``: a tool without an adapter whose every parameter, in
+  the trajectory's own call, equals exactly one field of the task's generator metadata (reasoning-gym's
+  ``number``, ``source_base`` ...) is called with those fields of each fresh task.
 - ``scored-with-adapter``: other solvers run through the teacher's ``parse_question`` adapter
   (adapter and tool together, in the sandbox) and the output is scored.
 - ``ran-by-parameters`` / ``ran-with-adapter``: a helper (one step, not the answer) must only run
@@ -27,10 +30,11 @@ from toolbox.sandbox.base import Limits, Sandbox
 from toolbox.spec import ToolSpec
 from toolbox.tasks import Task, families, make_tasks, score
 
-__all__ = ["HoldoutCheck", "HoldoutResult", "countdown_arguments", "fresh_instances", "holdout_gate"]
+__all__ = ["HoldoutCheck", "HoldoutResult", "countdown_arguments", "fresh_instances", "holdout_gate",
+           "metadata_keys"]
 
-HoldoutCheck = Literal["scored-by-parameters", "ran-by-parameters", "scored-with-adapter", "ran-with-adapter",
-                       "no-generator", "no-adapter"]
+HoldoutCheck = Literal["scored-by-parameters", "ran-by-parameters", "scored-by-metadata", "ran-by-metadata",
+                       "scored-with-adapter", "ran-with-adapter", "no-generator", "no-adapter"]
 _TARGET_NAMES = ("target", "goal", "total", "value", "result")
 _ADAPTED_ENTRY = "distillery_holdout_entry"
 _MIXED_POOL = 12
@@ -84,6 +88,26 @@ def _adapted_spec(spec: ToolSpec, adapter: str) -> ToolSpec:
                     allowed_imports=spec.allowed_imports)
 
 
+def _rg_metadata(task: Task) -> dict[str, Any]:
+    metadata = task.meta.get("rg_metadata")
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def metadata_keys(draft: ToolDraft, task: Task) -> dict[str, str] | None:
+    """Parameter -> metadata field, when each of the draft's first trajectory input's values equals exactly
+    one field of ``task``'s generator metadata (compared with their types); None otherwise."""
+    metadata = {k: v for k, v in _rg_metadata(task).items() if k not in ("source_index", "source_dataset")}
+    if not draft.trajectory_inputs or not metadata:
+        return None
+    keys: dict[str, str] = {}
+    for param, value in draft.trajectory_inputs[0].items():
+        matches = [k for k, v in metadata.items() if type(v) is type(value) and v == value]
+        if len(matches) != 1:
+            return None
+        keys[param] = matches[0]
+    return keys or None
+
+
 def _subtype(task: Task) -> Any:
     metadata = task.meta.get("rg_metadata")
     return metadata.get("task") if isinstance(metadata, dict) else None
@@ -101,6 +125,20 @@ def fresh_instances(task: Task, k: int) -> list[Task]:
     return [fresh for fresh in pool if _subtype(fresh) == kind][:k]
 
 
+def _run_calls(sandbox: Sandbox, spec: ToolSpec, calls: list[tuple[Task, dict[str, Any]]], limits: Limits,
+               check: HoldoutCheck) -> HoldoutResult:
+    """Call ``spec`` once per (fresh task, arguments); a ``scored-*`` check also scores each output."""
+    failures: list[str] = []
+    for task, args in calls:
+        result = sandbox.run(spec, args, limits)
+        if not result.ok:
+            failures.append(f"{task.id}: {result.error.type if result.error else 'error'}: "
+                            f"{result.error.message if result.error else ''}"[:300])
+        elif check.startswith("scored") and not (verdict := score(task, str(result.value))).correct:
+            failures.append(f"{task.id}: returned {result.value!r} ({verdict.reason})"[:300])
+    return HoldoutResult(check=check, passed=not failures, instances=len(calls), failures=failures)
+
+
 def holdout_gate(sandbox: Sandbox, spec: ToolSpec, draft: ToolDraft, task: Task, k: int,
                  limits: Limits) -> HoldoutResult:
     """Run ``spec`` on ``k`` fresh instances like ``task``; see the module docstring for the checks."""
@@ -110,17 +148,13 @@ def holdout_gate(sandbox: Sandbox, spec: ToolSpec, draft: ToolDraft, task: Task,
     shaped = [countdown_arguments(spec, task) for task in tasks]
     if all(args is not None for args in shaped):
         by_parameters: HoldoutCheck = "scored-by-parameters" if draft.role == "solver" else "ran-by-parameters"
-        failures: list[str] = []
-        for task, args in zip(tasks, shaped, strict=True):
-            assert args is not None
-            result = sandbox.run(spec, args, limits)
-            if not result.ok:
-                failures.append(f"{task.id}: {result.error.type if result.error else 'error'}: "
-                                f"{result.error.message if result.error else ''}"[:300])
-            elif by_parameters == "scored-by-parameters" and not (verdict := score(task, str(result.value))).correct:
-                failures.append(f"{task.id}: returned {result.value!r} ({verdict.reason})"[:300])
-        return HoldoutResult(check=by_parameters, passed=not failures, instances=len(tasks),
-                             failures=failures)
+        return _run_calls(sandbox, spec, [(t, a) for t, a in zip(tasks, shaped, strict=True) if a is not None],
+                          limits, by_parameters)
+    keys = metadata_keys(draft, task)
+    if draft.parse_question is None and keys is not None:
+        by_metadata: HoldoutCheck = "scored-by-metadata" if draft.role == "solver" else "ran-by-metadata"
+        calls = [(fresh, {param: _rg_metadata(fresh).get(key) for param, key in keys.items()}) for fresh in tasks]
+        return _run_calls(sandbox, spec, calls, limits, by_metadata)
     if draft.parse_question is None:
         return HoldoutResult(check="no-adapter", passed=False, instances=len(tasks), failures=[
             "the tool's parameters do not map to this family's tasks and no parse_question adapter was given"])

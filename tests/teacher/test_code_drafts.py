@@ -41,7 +41,7 @@ def test_a_function_called_with_literals_becomes_a_draft_with_its_imports_and_in
     drafts = drafts_from_code(trajectory(game24_task(), cells))
     assert [d.name for d in drafts] == ["prime_factors"]
     draft = drafts[0]
-    assert draft.trajectory_inputs == [{"n": 262}, {"n": 12}]
+    assert draft.trajectory_inputs == [{"n": 262}, {"n": 12}] and draft.role == "solver"
     assert draft.source.startswith("import math")
     assert "'broken'" not in draft.source and "join(out)" in draft.source
     namespace: dict[str, object] = {}

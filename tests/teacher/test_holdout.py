@@ -80,3 +80,28 @@ def test_no_adapter_fails_and_no_generator_passes(tool_sandbox: ProcessSandbox) 
     assert holdout_gate(tool_sandbox, spec_of(WEEKDAY_NAME), draft(WEEKDAY_NAME), handmade, 2, LIMITS).check == \
         "no-generator"
     assert holdout_gate(tool_sandbox, spec_of(WEEKDAY_NAME), draft(WEEKDAY_NAME), task, 0, LIMITS).passed
+
+
+FACTORS = '''def prime_factors(n: int) -> str:
+    """The prime factors of n, joined by a multiplication sign."""
+    out, p = [], 2
+    while n > 1:
+        while n % p == 0:
+            out.append(str(p))
+            n //= p
+        p += 1
+    return " \\u00d7 ".join(out)
+'''
+
+
+def test_trajectory_inputs_that_equal_metadata_fields_map_fresh_tasks(tool_sandbox: ProcessSandbox) -> None:
+    task = make_tasks("prime_factorization", "train", 1)[0]
+    number = task.meta["rg_metadata"]["number"]
+    solver = ToolDraft(source=FACTORS, role="solver", trajectory_inputs=[{"n": number}])
+    result = holdout_gate(tool_sandbox, spec_of(FACTORS), solver, task, 3, LIMITS)
+    assert (result.check, result.passed, result.instances) == ("scored-by-metadata", True, 3)
+    wrong = FACTORS.replace(".join(out)", ".join(out[:1])")
+    failed = holdout_gate(tool_sandbox, spec_of(wrong), solver, task, 3, LIMITS)
+    assert failed.check == "scored-by-metadata" and not failed.passed
+    unmatched = ToolDraft(source=FACTORS, role="solver", trajectory_inputs=[{"n": number + 1}])
+    assert holdout_gate(tool_sandbox, spec_of(FACTORS), unmatched, task, 3, LIMITS).check == "no-adapter"
