@@ -8,11 +8,12 @@ from student.connection import BoxTool
 
 __all__ = ["PROMPT_VERSION", "code_prompt", "json_prompt", "observation_message", "tools_prompt"]
 
-PROMPT_VERSION = "student-2026-12-04.2"
+PROMPT_VERSION = "student-2026-12-04.3"
 
 _COMMON = ("Solve the user's task. Prefer a tool whenever one fits: tools are tested code, they do not make "
            "arithmetic mistakes. Read each observation before the next step. If a call fails, fix the arguments "
-           "or try another way.")
+           "or try another way. Give the final answer in exactly the form the task asks for (for a puzzle that asks "
+           "for an expression, the expression itself); when a tool returned it, copy the tool's output exactly.")
 
 _SEARCH = ("The box holds more tools than are listed. Call search_tools with a few words describing what you need; "
            "then call a tool it found by its name.")
