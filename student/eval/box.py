@@ -95,13 +95,16 @@ def _log_tail(path: Path, chars: int = 3000) -> str:
 
 
 @contextmanager
-def serve_namespace(settings: Settings, namespace: str, *, timeout_s: float = HEALTH_TIMEOUT_S) -> Iterator[str]:
+def serve_namespace(settings: Settings, namespace: str, *, builtin: bool = False,
+                    timeout_s: float = HEALTH_TIMEOUT_S) -> Iterator[str]:
     """Run ``distillery serve`` for the run; yields its base URL.
 
-    Its endpoint ``/mcp/<namespace>`` shows the box and the builtin tools (python, retrieve) beside it.
+    Its endpoint ``/mcp/<namespace>`` shows the box, and with ``builtin`` the builtin tools (python,
+    retrieve) beside it. They are off by default: measured on 2026-12-04, the 0.5B student called
+    ``retrieve`` on an empty corpus and ``python`` after the box tool had already answered.
     """
     port = _free_port()
-    toolsets = {**settings.server.toolsets, namespace: [namespace, BUILTIN_NAMESPACE]}
+    toolsets = {**settings.server.toolsets, namespace: [namespace, *([BUILTIN_NAMESPACE] if builtin else [])]}
     env = {**os.environ, "DISTILLERY_SERVER__TOOLSETS": json.dumps(toolsets)}
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="distillery-eval-") as scratch:

@@ -58,7 +58,7 @@ def _server_url(settings: Settings, config: EvalConfig) -> Iterator[tuple[str, b
         yield mcp_url(config.server, config.box), False
     else:
         assert config.box is not None  # check_config guarantees --server or --box
-        with serve_namespace(settings, config.box) as base:
+        with serve_namespace(settings, config.box, builtin=config.builtin) as base:
             yield mcp_url(base, config.box), True
 
 
@@ -104,6 +104,8 @@ def run_command(
     server_key: Annotated[str | None, typer.Option(help="API key of the Distillery server.")] = None,
     box: Annotated[str | None, typer.Option(help="Box namespace; without --server a server is started here.")] = None,
     no_box: Annotated[bool, typer.Option("--no-box", help="Run the student without any box.")] = False,
+    builtin: Annotated[bool, typer.Option("--builtin", help="Serve the builtin python/retrieve tools beside the box "
+                                                           "(with --box, no --server).")] = False,
     mode: Annotated[str | None, typer.Option(help="auto, tools, json or code (default: settings.student.mode; "
                                                   "auto probes the endpoint for tool calling).")] = None,
     sag: Annotated[int | None, typer.Option(min=1, max=32, help="SAG candidates per step (1 = off).")] = None,
@@ -126,7 +128,7 @@ def run_command(
     try:
         config = EvalConfig(
             tasks=tasks, split=chosen_split, limit=limit, model=model, base_url=base_url, api_key=api_key,
-            server=server, server_key=server_key, box=box, no_box=no_box, mode=chosen_mode,
+            server=server, server_key=server_key, box=box, no_box=no_box, builtin=builtin, mode=chosen_mode,
             sag=sag or settings.student.sag_n, concurrency=concurrency, seed=seed, baselines=baselines, k=k,
             allow_train=allow_train, out=out)
         check_config(config)
@@ -140,7 +142,20 @@ def run_command(
             outcome = asyncio.run(_evaluate(config, settings, endpoint, where, console))
     except (ToolboxError, EvalError) as exc:
         raise fail(str(exc)) from None
+    except ExceptionGroup as group:  # an error raised while the box connection's task group was open
+        ours, others = group.split(lambda exc: isinstance(exc, ToolboxError | EvalError))
+        if ours is None or others is not None:
+            raise
+        raise fail(str(_first_leaf(ours))) from None
     _print_outcome(Console(), outcome)
+
+
+def _first_leaf(group: BaseExceptionGroup[Exception]) -> BaseException:
+    """The first exception of a (nested) exception group."""
+    first: BaseException = group
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
 
 
 @eval_app.command("compare")

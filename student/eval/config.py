@@ -27,6 +27,7 @@ class EvalConfig(BaseModel):
     server_key: str | None = Field(default=None, description="API key for the Distillery server.")
     box: str | None = Field(default=None, description="The box namespace (toolset) the student sees.")
     no_box: bool = False
+    builtin: bool = Field(default=False, description="Builtin python/retrieve tools beside a box started here.")
     mode: Literal["auto", "tools", "json", "code"] = "auto"
     mode_probed: bool = Field(default=False, description="True when 'auto' was resolved by probing the endpoint.")
     sag: int = Field(default=1, ge=1, le=32, description="Self-consistent action candidates per step.")

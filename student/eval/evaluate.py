@@ -83,7 +83,8 @@ def _task_record(config: EvalConfig, tasks: Sequence[Task]) -> dict[str, Any]:
 
 RUN_FILE = "run.json"
 # what must not change between a run and its resumption (concurrency, limit and the like may)
-_IDENTITY = {"eval": ("tasks", "split", "seed", "mode", "sag", "box", "no_box"), "model": ("name", "base_url")}
+_IDENTITY = {"eval": ("tasks", "split", "seed", "mode", "sag", "box", "no_box", "builtin"),
+             "model": ("name", "base_url")}
 
 
 def _identity(system: str, record: dict[str, Any]) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def test_box_namespace_starts_a_server_and_records_the_box(
 
     monkeypatch.setattr(eval_cli, "chat_endpoint", fake_endpoint)
     monkeypatch.setattr(eval_cli, "make_agent_factory",
-                        lambda settings, sag: fake_agent_factory(["math.add"], made, {"math.add": {"a": 2, "b": 3}}))
+                        lambda settings, sag: fake_agent_factory(["add"], made, {"add": {"a": 2, "b": 3}}))
     tasks_file = tmp_path / "tasks.jsonl"
     with tasks_file.open("w") as stream:
         dump_tasks(tasks[:2], stream)
@@ -66,9 +66,15 @@ def test_box_namespace_starts_a_server_and_records_the_box(
     summary = json.loads((out / "summary.json").read_text())
     box = summary["settings"]["box"]
     assert box["namespace"] == "math" and box["started_here"] is True
-    assert box["tools"] == ["math.add", "math.mul"] and box["tool_count"] == 2
+    assert box["tools"] == ["add", "mul"] and box["tool_count"] == 2  # one namespace: names without the prefix
     assert isinstance(box["revision"], int) and box["revision"] > 0
     assert box["url"].endswith("/mcp/math")
+    assert summary["settings"]["eval"]["builtin"] is False  # no python/retrieve beside the box unless --builtin
     assert summary["system"] == "box" and summary["accuracy"] == 1.0
     assert summary["reuse_rate"] == 0.5
     assert len(made) == 2 and all(m["box"] is not None for m in made)
+
+    # Other settings into the same folder: refused with the reason, no traceback, though the box was open.
+    rerun = CliRunner().invoke(eval_app, [str(tasks_file), "--box", "math", "--builtin", "--out", str(out)])
+    assert rerun.exit_code == 1 and rerun.exception is not None and isinstance(rerun.exception, SystemExit)
+    assert "holds results of other settings" in rerun.output and "Traceback" not in rerun.output
