@@ -25,7 +25,8 @@ from toolbox.errors import SandboxError
 from toolbox.logging import get_logger
 from toolbox.sandbox.uids import UidLease
 
-__all__ = ["ReadyWatcher", "WorkerDied", "WorkerHung", "WorkerProcess", "encode_request", "is_ready_line", "kill_uid"]
+__all__ = ["ReadyWatcher", "WorkerDied", "WorkerHung", "WorkerProcess", "encode_request", "file_tail", "is_ready_line",
+           "kill_uid"]
 
 log = get_logger("sandbox")
 READY_TIMEOUT_S = 30.0
@@ -192,13 +193,7 @@ class WorkerProcess:
 
     def stderr_tail(self, limit: int = 2000) -> str:
         """The end of what the worker wrote on stderr (bwrap and Python errors)."""
-        try:
-            self._stderr.seek(0, os.SEEK_END)
-            size = self._stderr.tell()
-            self._stderr.seek(max(0, size - limit))
-            return self._stderr.read().decode(errors="replace")
-        except (OSError, ValueError):
-            return ""
+        return file_tail(self._stderr, limit)
 
     def kill(self) -> None:
         """Kill the worker's process group (and, when it drops privileges, every process of its uid)."""
@@ -329,3 +324,13 @@ class ReadyWatcher:
                         settle(worker, (False, f"did not finish cleaning up within {self._timeout_s:.0f} s"))
         finally:
             selector.close()
+
+
+def file_tail(stream: IO[bytes], limit: int = 2000) -> str:
+    """The last ``limit`` bytes of a worker's stderr file, decoded ("" when it cannot be read)."""
+    try:
+        stream.seek(0, os.SEEK_END)
+        stream.seek(max(0, stream.tell() - limit))
+        return stream.read().decode(errors="replace")
+    except (OSError, ValueError):
+        return ""

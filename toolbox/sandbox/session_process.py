@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from toolbox.errors import SandboxError
 from toolbox.sandbox.isolation import LaunchPlan, _bwrap_prefix, _unshare_prefix, worker_env
-from toolbox.sandbox.pool import kill_uid
+from toolbox.sandbox.pool import file_tail, kill_uid
 from toolbox.sandbox.uids import UidLease, lease_uid
 
 __all__ = ["SESSION_WORKER_PATH", "SessionLost", "SessionProcess", "session_command"]
@@ -122,13 +122,7 @@ class SessionProcess:
 
     def stderr_tail(self, limit: int = 2000) -> str:
         """The end of what the worker (or bwrap) wrote on stderr."""
-        try:
-            self._stderr.seek(0, os.SEEK_END)
-            size = self._stderr.tell()
-            self._stderr.seek(max(0, size - limit))
-            return self._stderr.read().decode(errors="replace")
-        except (OSError, ValueError):
-            return ""
+        return file_tail(self._stderr, limit)
 
     def _close_pipes(self) -> None:
         self._write_transport.close()
