@@ -57,7 +57,7 @@ from registry.service.dedup import (
 from registry.service.refs import qualified
 from registry.service.semver import bump, classify_change, describe_changes, parse_semver
 from registry.service.vectors import embedding_text, encode_vector
-from toolbox.analysis import check_source, normalized_hash, version_hash
+from toolbox.analysis import check_source, normalized_hash, strip_schema_prose, version_hash
 from toolbox.embeddings import Embedder
 from toolbox.fingerprint import Fingerprint, fingerprint, probe_limits
 from toolbox.logging import get_logger
@@ -69,7 +69,6 @@ from toolbox.validate import run_tests
 __all__ = ["Publisher"]
 
 log = get_logger("registry.publish")
-_DOC_KEYS = frozenset({"description", "title"})
 _DEFAULT_INPUT: dict[str, Any] = {"type": "object", "properties": {}}
 _VERSION_ID = re.compile(r"^[0-9a-f]{32}$")
 _LIVE = (VersionStatus.active, VersionStatus.draft)
@@ -93,14 +92,6 @@ class _Rejected(Exception):
     def __init__(self, reasons: list[str]) -> None:
         super().__init__("; ".join(reasons))
         self.reasons = reasons
-
-
-def _strip_docs(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip_docs(v) for k, v in value.items() if k not in _DOC_KEYS}
-    if isinstance(value, list):
-        return [_strip_docs(v) for v in value]
-    return value
 
 
 def _ms(start: float) -> float:
@@ -240,11 +231,12 @@ class Publisher:
             return PublishOutcome(kind="rejected", findings=findings,
                                   reasons=reasons or ["static analysis failed without findings"])
         reasons = []
-        stated_in = _strip_docs(spec.input_schema)
-        if stated_in != _DEFAULT_INPUT and stated_in != _strip_docs(analysis.input_schema):
+        stated_in = strip_schema_prose(spec.input_schema)
+        if stated_in != _DEFAULT_INPUT and stated_in != strip_schema_prose(analysis.input_schema):
             reasons.append(f"input_schema disagrees with the source signature: stated {spec.input_schema}, "
                            f"derived {analysis.input_schema}; drop it or let build_spec derive it")
-        if spec.output_schema is not None and _strip_docs(spec.output_schema) != _strip_docs(analysis.output_schema):
+        stated_out = strip_schema_prose(spec.output_schema)
+        if spec.output_schema is not None and stated_out != strip_schema_prose(analysis.output_schema):
             reasons.append(f"output_schema disagrees with the return annotation: stated {spec.output_schema}, "
                            f"derived {analysis.output_schema}")
         if reasons:

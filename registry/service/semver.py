@@ -15,7 +15,7 @@ input type changed to an unrelated type                    major
 input enum member removed / enum added to a free value     major
 input bound tightened or added (minimum, maxLength, ...)   major
 input ``additionalProperties`` closed (true → false)       major
-output type changed / output schema removed                major
+output type or schema changed / output schema removed      major
 new optional input parameter                               minor
 required input parameter became optional                   minor
 input type widened (``integer``→``number``, added type)    minor
@@ -24,13 +24,17 @@ input bound loosened or removed                            minor
 input ``additionalProperties`` opened                      minor
 input default value changed                                minor
 output schema added where there was none                   minor
-code changed, schemas equal (``description``/``title``)    patch
+code changed, schemas equal but for prose (see below)      patch
 nothing changed                                            none
 =========================================================  =======
 
 The rules apply recursively to array ``items`` and nested object ``properties``. Types are
 read from ``type`` (a string or a list) and from ``anyOf``/``oneOf`` branches (``Optional[int]``);
 a schema with neither accepts anything. The overall kind is the most severe single change.
+
+Prose is the keywords ``title``, ``description`` and ``examples`` where they are keywords of a
+schema (``toolbox.analysis.prose``): changing them is never more than a patch. A *property* that
+happens to be named ``title`` is a property like any other, and removing it is a change.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import json
 from typing import Any
 
 from registry.schemas import ChangeKind, SchemaChange
+from toolbox.analysis.prose import strip_schema_prose
 
 __all__ = ["RANK", "bump", "classify_change", "describe_changes", "parse_semver"]
 
@@ -196,7 +201,8 @@ def _compare_properties(old: dict[str, Any], new: dict[str, Any], path: str, out
     added = [n for n in new_props if n not in old_props]
     renamed: dict[str, str] = {}
     for gone in removed:  # one removed + one added with the same schema reads as a rename
-        match = [a for a in added if a not in renamed.values() and _strip(old_props[gone]) == _strip(new_props[a])]
+        gone_schema = strip_schema_prose(old_props[gone])
+        match = [a for a in added if a not in renamed.values() and gone_schema == strip_schema_prose(new_props[a])]
         if len(match) == 1:
             renamed[gone] = match[0]
     for gone in removed:
@@ -234,9 +240,11 @@ def _compare_output(old: dict[str, Any] | None, new: dict[str, Any] | None, out:
     if new is None:
         out.append(SchemaChange(kind="major", path="output", message="output schema removed"))
         return
-    if _strip(old) != _strip(new):
-        out.append(SchemaChange(kind="major", path="output",
-                                message=f"output type changed from {_describe(old)} to {_describe(new)}"))
+    if strip_schema_prose(old) != strip_schema_prose(new):
+        before, after = _describe(old), _describe(new)
+        message = (f"output type changed from {before} to {after}" if before != after
+                   else f"output schema changed (still {before}): properties, bounds or constraints differ")
+        out.append(SchemaChange(kind="major", path="output", message=message))
 
 
 def _describe(schema: dict[str, Any]) -> str:
@@ -244,12 +252,3 @@ def _describe(schema: dict[str, Any]) -> str:
     if types == {"array"} and isinstance(schema.get("items"), dict):
         return f"array of {_describe(schema['items'])}"
     return _fmt(types)
-
-
-def _strip(value: Any) -> Any:
-    """``value`` without documentation keys (``description``, ``title``, ``examples``)."""
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in {"description", "title", "examples"}}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return value

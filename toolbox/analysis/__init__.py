@@ -8,11 +8,13 @@ from __future__ import annotations
 from toolbox.analysis.build import build_spec, check_source, derive_schemas, find_entrypoint, parse_source
 from toolbox.analysis.docstrings import Docstring, parse_docstring
 from toolbox.analysis.findings import AnalysisReport, Finding
-from toolbox.analysis.identity import strip_schema_text, version_hash
+from toolbox.analysis.identity import version_hash
 from toolbox.analysis.normalize import normalized_hash
 from toolbox.analysis.output import as_output_schema, is_wrapped_output, wrap_output_schema, wrap_output_value
+from toolbox.analysis.prose import PROSE_KEYWORDS, strip_schema_prose
 
 __all__ = [
+    "PROSE_KEYWORDS",
     "AnalysisReport",
     "Docstring",
     "Finding",
@@ -25,7 +27,7 @@ __all__ = [
     "normalized_hash",
     "parse_docstring",
     "parse_source",
-    "strip_schema_text",
+    "strip_schema_prose",
     "version_hash",
     "wrap_output_schema",
     "wrap_output_value",

@@ -122,6 +122,26 @@ def test_stated_schema_that_disagrees_with_the_source_is_rejected(sqlite_engine:
     assert_nothing_written(sqlite_engine)
 
 
+@pytest.mark.parametrize("name", ["title", "description", "examples"])
+def test_stated_schema_missing_a_property_named_like_prose_is_rejected(sqlite_engine: Engine, sandbox: Sandbox,
+                                                                       name: str) -> None:
+    spec = make_spec(params=f"a: int, {name}: str = ''", body="return a", tests=[({"a": 1}, 1)])
+    assert name in spec.input_schema["properties"]
+    missing = {**spec.input_schema, "properties": {"a": spec.input_schema["properties"]["a"]}}
+    outcome = publisher(sqlite_engine, sandbox).publish(spec.model_copy(update={"input_schema": missing}))
+    assert outcome.kind == "rejected"
+    assert "input_schema disagrees with the source signature" in outcome.reasons[0]
+    assert_nothing_written(sqlite_engine)
+
+
+def test_stated_schema_that_differs_only_in_prose_is_accepted(sqlite_engine: Engine, sandbox: Sandbox) -> None:
+    spec = make_spec()
+    worded = {**spec.input_schema, "title": "Add", "description": "other words",
+              "properties": {k: {**v, "examples": [1]} for k, v in spec.input_schema["properties"].items()}}
+    outcome = publisher(sqlite_engine, sandbox).publish(spec.model_copy(update={"input_schema": worded}))
+    assert outcome.kind == "new_tool", outcome
+
+
 def test_tool_without_tests_is_a_flagged_draft_even_when_activated(sqlite_engine: Engine, sandbox: Sandbox) -> None:
     outcome = publisher(sqlite_engine, sandbox).publish(make_spec(tests=()), activate=True)
     assert outcome.kind == "new_tool"

@@ -59,6 +59,74 @@ CASES: list[tuple[str, Schema, Schema, Schema | None, Schema | None, bool, Chang
     ("major wins over minor", BASE, obj(("a",), a=INT, c={**INT, "default": 0}), INT, INT, True, "major"),
 ]
 
+# Output schemas whose *properties* are named like the prose keywords: removing one is a change of
+# what callers receive (major), never prose; the prose keywords themselves are a patch wherever they are.
+PROSE_NAMED = ("title", "description", "examples")
+
+
+def out_obj(required: tuple[str, ...] = ("value",), **props: dict[str, Any]) -> dict[str, Any]:
+    """An output object schema with ``value`` (a string) plus ``props``."""
+    return obj(required, value=STR, **props)
+
+
+PROSE_CASES: list[tuple[str, Schema, Schema, Schema | None, Schema | None, ChangeKind]] = [
+    *[(f"optional output property {name!r} removed", BASE, BASE, out_obj(**{name: STR}), out_obj(), "major")
+      for name in PROSE_NAMED],
+    *[(f"required output property {name!r} removed", BASE, BASE, out_obj(("value", name), **{name: STR}),
+       out_obj(), "major") for name in PROSE_NAMED],
+    *[(f"optional output property {name!r} added", BASE, BASE, out_obj(), out_obj(**{name: STR}), "major")
+      for name in PROSE_NAMED],
+    *[(f"output property {name!r} retyped", BASE, BASE, out_obj(**{name: STR}), out_obj(**{name: INT}), "major")
+      for name in PROSE_NAMED],
+    *[(f"nested output property {name!r} removed", BASE, BASE,
+       out_obj(meta=obj((), **{name: STR}, other=INT)), out_obj(meta=obj((), other=INT)), "major")
+      for name in PROSE_NAMED],
+    *[(f"output array item property {name!r} removed", BASE, BASE,
+       {"type": "array", "items": obj((), **{name: STR}, n=INT)}, {"type": "array", "items": obj((), n=INT)},
+       "major") for name in PROSE_NAMED],
+    *[(f"input parameter {name!r} removed", obj(("a",), a=INT, **{name: STR}), obj(("a",), a=INT), INT, INT,
+       "major") for name in PROSE_NAMED],
+    *[(f"input parameter {name!r} renamed", obj(("a", name), a=INT, **{name: STR}), obj(("a", "b"), a=INT, b=STR),
+       INT, INT, "major") for name in PROSE_NAMED],
+    ("output prose keywords added", BASE, BASE, out_obj(),
+     {**out_obj(), "title": "Result", "description": "What comes back.", "examples": [{"value": "x"}],
+      "properties": {"value": {**STR, "title": "Value", "description": "the value", "examples": ["x"]}}},
+     "patch"),
+    ("output prose keywords changed on a property named title", BASE, BASE,
+     out_obj(title={**STR, "title": "Old", "description": "old words"}),
+     out_obj(title={**STR, "title": "New", "description": "new words", "examples": ["t"]}), "patch"),
+    ("output prose removed from nested and array schemas", BASE, BASE,
+     {"type": "array", "title": "Rows", "items": {**obj((), title=STR), "description": "a row",
+                                                  "examples": [{"title": "x"}]}},
+     {"type": "array", "items": obj((), title=STR)}, "patch"),
+    ("output prose in anyOf branches", BASE, BASE,
+     {"anyOf": [{**STR, "description": "text"}, {"type": "null", "title": "nothing"}]},
+     {"anyOf": [STR, {"type": "null"}]}, "patch"),
+    ("input prose keywords changed", obj(("a",), a={**INT, "description": "old", "title": "A"}),
+     obj(("a",), a={**INT, "description": "new", "examples": [1]}), INT, INT, "patch"),
+    ("input property named title documented", obj(("title",), title=STR),
+     obj(("title",), title={**STR, "title": "Title", "description": "the title"}), INT, INT, "patch"),
+    ("output default holding a key named title changed", BASE, BASE,
+     out_obj(opts={"type": "object", "default": {"title": "a"}}),
+     out_obj(opts={"type": "object", "default": {"title": "b"}}), "major"),
+]
+
+
+@pytest.mark.parametrize(("old_in", "new_in", "old_out", "new_out", "expected"),
+                         [c[1:] for c in PROSE_CASES], ids=[c[0] for c in PROSE_CASES])
+def test_prose_keywords_against_properties_named_like_them(old_in: Schema, new_in: Schema, old_out: Schema | None,
+                                                           new_out: Schema | None, expected: ChangeKind) -> None:
+    kind, changes = classify_change(old_in, old_out, new_in, new_out, code_changed=True)
+    assert kind == expected, changes
+    if expected == "patch":
+        assert [c.path for c in changes] == ["source"]
+
+
+def test_removed_output_property_says_the_schema_changed() -> None:
+    _, changes = classify_change(BASE, out_obj(title=STR), BASE, out_obj(), code_changed=True)
+    assert [c.message for c in changes] == [
+        "output schema changed (still object): properties, bounds or constraints differ"]
+
 
 @pytest.mark.parametrize(("old_in", "new_in", "old_out", "new_out", "code_changed", "expected"),
                          [c[1:] for c in CASES], ids=[c[0] for c in CASES])

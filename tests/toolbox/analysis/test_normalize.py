@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from toolbox.analysis import build_spec, normalized_hash, strip_schema_text, version_hash
+from toolbox.analysis import build_spec, normalized_hash, version_hash
 from toolbox.errors import AnalysisError
 from toolbox.settings import DEFAULT_ALLOWED_IMPORTS
 
@@ -339,15 +339,3 @@ def test_version_hash_ignores_descriptions_but_not_schemas() -> None:
     defaulted = base.model_copy(update={"input_schema": {**base.input_schema, "required": []}})
     assert version_hash(base) != version_hash(defaulted)
     assert version_hash(base) != version_hash(base.model_copy(update={"source": base.source.replace("*", "+")}))
-
-
-def test_strip_schema_text_keeps_property_names_and_values() -> None:
-    schema = {"type": "object", "title": "T", "description": "d",
-              "properties": {"description": {"type": "string", "description": "x", "default": {"title": "kept"}},
-                             "items": {"type": "array", "items": {"type": "integer", "title": "n"}}},
-              "anyOf": [{"description": "y", "type": "object"}]}
-    assert strip_schema_text(schema) == {
-        "type": "object",
-        "properties": {"description": {"type": "string", "default": {"title": "kept"}},
-                       "items": {"type": "array", "items": {"type": "integer"}}},
-        "anyOf": [{"type": "object"}]}
