@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import NamedTuple
 
 import anyio
 import anyio.to_thread
@@ -26,7 +27,7 @@ from server.runtime import McpRuntime
 from toolbox.logging import get_logger
 from toolbox.settings import Settings
 
-__all__ = ["create_app", "mcp_endpoints"]
+__all__ = ["McpEndpoint", "create_app", "mcp_endpoints"]
 
 logger = get_logger("server.app")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -48,11 +49,18 @@ def _transport_security(settings: Settings) -> TransportSecuritySettings | None:
                                      allowed_origins=origins)
 
 
-def mcp_endpoints(settings: Settings) -> dict[str, list[str] | None]:
-    """Path -> namespaces shown there (None = every namespace the caller may see)."""
-    endpoints: dict[str, list[str] | None] = {"/mcp": None}
+class McpEndpoint(NamedTuple):
+    """One MCP path: its toolset (None for ``/mcp``) and the namespaces it shows (None = all)."""
+
+    toolset: str | None
+    namespaces: list[str] | None
+
+
+def mcp_endpoints(settings: Settings) -> dict[str, McpEndpoint]:
+    """Path -> endpoint: ``/mcp`` (every namespace the caller may see) and ``/mcp/<toolset>``."""
+    endpoints = {"/mcp": McpEndpoint(None, None)}
     for toolset, namespaces in settings.server.toolsets.items():
-        endpoints[f"/mcp/{toolset}"] = list(namespaces)
+        endpoints[f"/mcp/{toolset}"] = McpEndpoint(toolset, list(namespaces))
     return endpoints
 
 
@@ -82,8 +90,8 @@ def create_app(settings: Settings, *, services: RegistryServices | None = None) 
     security = _transport_security(settings)
     servers: list[DistilleryServer] = []
     routes: dict[str, ASGIApp] = {}
-    for path, namespaces in mcp_endpoints(settings).items():
-        server = build_mcp_server(runtime, endpoint_namespaces=namespaces)
+    for path, endpoint in mcp_endpoints(settings).items():
+        server = build_mcp_server(runtime, endpoint_namespaces=endpoint.namespaces, toolset=endpoint.toolset)
         http_app = server.streamable_http_app(
             streamable_http_path=path, transport_security=security, host=settings.server.host,
             max_request_body_size=max(settings.server.max_body_bytes, 1 << 20),

@@ -2,7 +2,7 @@
 
 A tool's MCP name is ``namespace.name``, except on a toolset endpoint that shows exactly one
 namespace, where it is the bare ``name``. The list varies only by identity (the API key's
-namespaces and pins) and by endpoint (a toolset's namespaces), never by connection.
+namespaces and pins) and by endpoint (a toolset's namespaces and pins), never by connection.
 """
 
 from __future__ import annotations
@@ -36,15 +36,23 @@ RESERVED_NAMES = frozenset({"search_tools", "call_tool"})
 
 @dataclass(frozen=True)
 class Visibility:
-    """Which tools a caller sees: namespaces (None = all), the scope whose pins apply, and the endpoint.
+    """Which tools a caller sees: namespaces (None = all), the scopes whose pins apply, and the endpoint.
 
-    ``endpoint`` is the set of namespaces the endpoint shows (None = ``/mcp``); an endpoint with
-    exactly one namespace names its tools by their bare names.
+    ``scope`` is the caller's API key id and ``toolset`` the toolset of the endpoint it calls
+    (``/mcp/<toolset>``; None on ``/mcp``); pins of both apply, the key's first. ``endpoint`` is the
+    set of namespaces the endpoint shows (None = ``/mcp``); an endpoint with exactly one namespace
+    names its tools by their bare names.
     """
 
     namespaces: frozenset[str] | None = None
     scope: str | None = None
     endpoint: frozenset[str] | None = None
+    toolset: str | None = None
+
+    @property
+    def pin_scopes(self) -> tuple[str, ...]:
+        """The pin scopes that apply here, most specific first: the API key, then the toolset."""
+        return tuple(s for s in (self.scope, self.toolset) if s is not None)
 
     @property
     def bare_names(self) -> bool:
@@ -56,14 +64,19 @@ class Visibility:
         return name if self.bare_names else mcp_name(namespace, name)
 
     @classmethod
-    def of(cls, principal: Principal | None, endpoint_namespaces: Iterable[str] | None) -> Visibility:
-        """The visibility of ``principal`` on an endpoint restricted to ``endpoint_namespaces``."""
+    def of(cls, principal: Principal | None, endpoint_namespaces: Iterable[str] | None,
+           toolset: str | None = None) -> Visibility:
+        """The visibility of ``principal`` on an endpoint restricted to ``endpoint_namespaces``.
+
+        ``toolset`` names the endpoint's toolset (``/mcp/<toolset>``), whose pins then apply too.
+        """
         endpoint = frozenset(endpoint_namespaces) if endpoint_namespaces is not None else None
         allowed = endpoint
         if principal is not None and principal.namespaces:
             keyed = frozenset(principal.namespaces)
             allowed = keyed if allowed is None else allowed & keyed
-        return cls(namespaces=allowed, scope=principal.key_id if principal else None, endpoint=endpoint)
+        return cls(namespaces=allowed, scope=principal.key_id if principal else None, endpoint=endpoint,
+                   toolset=toolset)
 
     def allows(self, namespace: str) -> bool:
         """Whether this visibility includes ``namespace``."""
@@ -126,7 +139,7 @@ class ToolCatalog:
                 self._views.move_to_end(key)
                 return cached
         namespaces = sorted(visibility.namespaces) if visibility.namespaces is not None else None
-        resolved = served_tools(self._engine, namespaces=namespaces, scope=visibility.scope)
+        resolved = served_tools(self._engine, namespaces=namespaces, scopes=visibility.pin_scopes)
         served: dict[str, ResolvedTool] = {}
         for tool in resolved:
             name = visibility.tool_name(tool.namespace, tool.name)

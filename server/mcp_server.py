@@ -3,6 +3,8 @@
 ``tools/list`` shows the meta-tools ``search_tools`` and ``call_tool``, the builtin tools where the
 endpoint's toolset names ``builtin`` (``server.builtin_tools``) and, depending on settings, every
 visible tool or only the configured core set; every visible tool can be called by name either way.
+On a toolset endpoint the toolset's pins apply after the caller's key's. ``tools/list`` results
+carry the cache hint ``ttlMs`` (``DISTILLERY_SERVER__LIST_TTL_MS``) with ``cacheScope: private``.
 Handlers catch everything: a failure is an ``isError`` result or a JSON-RPC error with a message
 for people, never a stack trace.
 """
@@ -45,13 +47,15 @@ class DistilleryServer(Server[Any]):
 
 
 class _Handlers:
-    def __init__(self, runtime: McpRuntime, endpoint_namespaces: Sequence[str] | None) -> None:
+    def __init__(self, runtime: McpRuntime, endpoint_namespaces: Sequence[str] | None,
+                 toolset: str | None = None) -> None:
         self.runtime = runtime
         self.endpoint_namespaces = endpoint_namespaces
+        self.toolset = toolset
         self.builtins = BuiltinTools(runtime)
 
     def visibility(self) -> Visibility:
-        return Visibility.of(caller_principal(), self.endpoint_namespaces)
+        return Visibility.of(caller_principal(), self.endpoint_namespaces, self.toolset)
 
     async def view(self, visibility: Visibility) -> CatalogView:
         """The caller's view at the registry's current revision (one cheap read, then the cache).
@@ -81,8 +85,10 @@ class _Handlers:
         listing = [*META_TOOLS, *builtins, *tools]
         start = _decode_cursor(params.cursor if params else None)
         end = start + server_settings.page_size
-        return types.ListToolsResult(tools=listing[start:end],
-                                     next_cursor=str(end) if end < len(listing) else None)
+        # Cache hint (SEP-2549): fresh for list_ttl_ms; "private" because the listing depends on the
+        # caller's key (namespaces, pins). A change notice tells clients to drop it sooner.
+        return types.ListToolsResult(tools=listing[start:end], next_cursor=str(end) if end < len(listing) else None,
+                                     ttl_ms=server_settings.list_ttl_ms, cache_scope="private")
 
     async def call_tool(self, ctx: ServerRequestContext[Any, Any],
                         params: types.CallToolRequestParams) -> types.CallToolResult:
@@ -144,9 +150,9 @@ def _decode_cursor(cursor: str | None) -> int:
 
 
 def build_mcp_server(runtime: McpRuntime, *, endpoint_namespaces: Sequence[str] | None = None,
-                     name: str = "distillery") -> DistilleryServer:
-    """An MCP server for one endpoint (all namespaces, or a toolset's)."""
-    handlers = _Handlers(runtime, endpoint_namespaces)
+                     toolset: str | None = None, name: str = "distillery") -> DistilleryServer:
+    """An MCP server for one endpoint: all namespaces, or toolset ``toolset``'s (whose pins it applies)."""
+    handlers = _Handlers(runtime, endpoint_namespaces, toolset)
     endpoint = frozenset(endpoint_namespaces) if endpoint_namespaces is not None else None
     server = DistilleryServer(
         name,

@@ -138,6 +138,11 @@ class ServerSettings(BaseModel):
     )
     core_tools: list[str] = Field(default_factory=list, description="MCP names (namespace.name) listed directly.")
     page_size: int = Field(default=500, ge=1, le=5000, description="tools/list page size.")
+    list_ttl_ms: int = Field(
+        default=30_000, ge=0,
+        description="tools/list cache hint (ttlMs, cacheScope private): how long a client may reuse a listing; "
+                    "change notices end it sooner; 0 = always stale.",
+    )
     toolsets: dict[str, list[str]] = Field(
         default_factory=dict, description="Endpoint name -> namespaces it shows (/mcp/<name>)."
     )

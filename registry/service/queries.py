@@ -260,23 +260,27 @@ def _links(session: Session, version_ids: Sequence[str]) -> dict[str, list[LinkS
     return dict(out)
 
 
-def resolve_tool(engine: Engine, namespace: str, name: str, *, scope: str | None = None) -> ResolvedTool | None:
-    """The version ``namespace.name`` serves to ``scope`` (serving rule); None if it serves none.
+def resolve_tool(engine: Engine, namespace: str, name: str, *, scope: str | None = None,
+                 scopes: Sequence[str] = ()) -> ResolvedTool | None:
+    """The version ``namespace.name`` serves to ``scope`` or ``scopes`` (serving rule); None if it serves none.
 
+    ``scopes`` are pin scopes, most specific first (see ``served_tools``); ``scope`` is one scope.
     Raises NotFound when there is no such tool.
     """
     with read_session(engine) as session:
         tool = load_tool(session, namespace, name)
-        resolved = _resolve_many(session, [tool], scope=scope, all_tools=False)
+        resolved = _resolve_many(session, [tool], scopes=_scopes(scope, scopes), all_tools=False)
     return resolved[0] if resolved else None
 
 
-def served_tools(engine: Engine, *, namespaces: Sequence[str] | None = None,
-                 scope: str | None = None) -> list[ResolvedTool]:
+def served_tools(engine: Engine, *, namespaces: Sequence[str] | None = None, scope: str | None = None,
+                 scopes: Sequence[str] = ()) -> list[ResolvedTool]:
     """Every tool that serves a version, one entry each, ordered by ``(namespace, name)``.
 
-    ``namespaces`` None means all (an empty sequence: none). The query count does not grow with the
-    number of tools beyond one query per 500 served versions.
+    ``namespaces`` None means all (an empty sequence: none). ``scopes`` are the pin scopes that
+    apply, most specific first (an API key id, then a toolset name): the first servable pin wins;
+    ``scope`` is the one-scope form. The query count does not grow with the number of tools beyond
+    one query per 500 served versions.
     """
     stmt = select(Tool).order_by(col(Tool.namespace), col(Tool.name))
     if namespaces is not None:
@@ -285,21 +289,26 @@ def served_tools(engine: Engine, *, namespaces: Sequence[str] | None = None,
         stmt = stmt.where(col(Tool.namespace).in_(list(namespaces)))
     with read_session(engine) as session:
         tools = session.exec(stmt).all()
-        return _resolve_many(session, tools, scope=scope, all_tools=namespaces is None)
+        return _resolve_many(session, tools, scopes=_scopes(scope, scopes), all_tools=namespaces is None)
 
 
-def _resolve_many(session: Session, tools: Sequence[Tool], *, scope: str | None,
+def _scopes(scope: str | None, scopes: Sequence[str]) -> tuple[str, ...]:
+    """``scope`` and ``scopes`` as one priority-ordered tuple without repeats."""
+    return tuple(dict.fromkeys([*([scope] if scope is not None else []), *scopes]))
+
+
+def _resolve_many(session: Session, tools: Sequence[Tool], *, scopes: tuple[str, ...],
                   all_tools: bool) -> list[ResolvedTool]:
     """Apply the serving rule to ``tools`` with bulk loads (``all_tools``: no id filter needed)."""
     ids = [t.id for t in tools]
     light: dict[str, list[_Light]] = defaultdict(list)
     stable: dict[str, str] = {}
-    pins: dict[str, str] = {}
+    pins: dict[str, dict[str, str]] = defaultdict(dict)  # tool id -> scope -> version id
     light_q = (sa_select(col(ToolVersion.id), col(ToolVersion.tool_id), col(ToolVersion.status),
                          col(ToolVersion.major), col(ToolVersion.minor), col(ToolVersion.patch))
                .where(col(ToolVersion.status).in_(list(SERVABLE))))
     stable_q = select(ToolAlias.tool_id, ToolAlias.version_id).where(ToolAlias.alias == STABLE)
-    pin_q = select(ToolPin.tool_id, ToolPin.version_id).where(ToolPin.scope == scope)
+    pin_q = select(ToolPin.tool_id, ToolPin.scope, ToolPin.version_id).where(col(ToolPin.scope).in_(list(scopes)))
     batches = [None] if all_tools else list(_chunks(ids))
     for chunk in batches:
         lq, sq, pq = light_q, stable_q, pin_q
@@ -311,11 +320,14 @@ def _resolve_many(session: Session, tools: Sequence[Tool], *, scope: str | None,
         for vid, tid, status, major, minor, patch in rows:
             light[tid].append(_Light(vid, tid, VersionStatus(status), major, minor, patch))
         stable.update(dict(session.exec(sq).all()))
-        if scope is not None:
-            pins.update(dict(session.exec(pq).all()))
+        if scopes:
+            for tid, pin_scope, vid in session.exec(pq).all():
+                pins[tid][pin_scope] = vid
     chosen: dict[str, str] = {}
     for tool in tools:
-        pick = choose_served(light.get(tool.id, []), stable_id=stable.get(tool.id), pin_id=pins.get(tool.id))
+        tool_pins = pins.get(tool.id, {})
+        pick = choose_served(light.get(tool.id, []), stable_id=stable.get(tool.id),
+                             pin_ids=[tool_pins.get(s) for s in scopes])
         if pick is not None:
             chosen[tool.id] = pick.id
     full: dict[str, ToolVersion] = {}

@@ -9,14 +9,15 @@ A *ref* names one version of a tool and is one of:
 - an alias (``"stable"``, ``"candidate"``, ...).
 
 Serving rule: pin for the caller's scope > alias ``stable`` > highest-semver active >
-highest-semver deprecated. Draft and yanked versions are never served: a pin or alias that points
-at one is skipped.
+highest-semver deprecated. A caller can have two scopes, most specific first: its API key id and
+the toolset whose endpoint it calls (``/mcp/<toolset>``), so a key's pin wins over the toolset's.
+Draft and yanked versions are never served: a pin or alias that points at one is skipped.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple, Protocol, TypeVar, cast
 
 from sqlalchemy import select as sa_select
@@ -82,10 +83,15 @@ def semver_key(version: VersionLike) -> tuple[int, int, int]:
     return version.major, version.minor, version.patch
 
 
-def choose_served(versions: Iterable[V], *, stable_id: str | None = None, pin_id: str | None = None) -> V | None:
-    """The version served among ``versions`` of one tool (see the module docstring), or None."""
+def choose_served(versions: Iterable[V], *, stable_id: str | None = None,
+                  pin_ids: Sequence[str | None] = ()) -> V | None:
+    """The version served among ``versions`` of one tool (see the module docstring), or None.
+
+    ``pin_ids`` are the caller's pins, most specific first (an API key's, then its toolset's); a
+    pin at a version that cannot be served is skipped like a missing one.
+    """
     servable = {v.id: v for v in versions if v.status in SERVABLE}
-    for pointer in (pin_id, stable_id):
+    for pointer in (*pin_ids, stable_id):
         if pointer is not None and pointer in servable:
             return servable[pointer]
     for status in (VersionStatus.active, VersionStatus.deprecated):
@@ -160,7 +166,7 @@ def served_version(session: Session, tool: Tool, *, scope: str | None = None) ->
     stable = session.get(ToolAlias, (tool.id, STABLE))
     pin = session.get(ToolPin, (scope, tool.id)) if scope is not None else None
     pick = choose_served(_light_versions(session, tool.id), stable_id=stable.version_id if stable else None,
-                         pin_id=pin.version_id if pin else None)
+                         pin_ids=[pin.version_id if pin else None])
     return session.get(ToolVersion, pick.id) if pick is not None else None
 
 

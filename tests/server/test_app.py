@@ -18,6 +18,7 @@ from tests.registry.factories import make_spec
 from tests.server.conftest import Registry
 from tests.server.support import Notices, connect, names, next_event, publish, server_env, text_of
 from tests.support.serve import ServerProcess
+from toolbox.settings import ServerSettings
 
 pytestmark = pytest.mark.anyio
 
@@ -136,6 +137,44 @@ async def test_a_pin_selects_the_pinned_version(served: Served) -> None:
         assert (await pinned.call_tool("math.scale", {"x": 5})).structured_content == {"result": 10}
         assert (await anonymous.call_tool("math.scale", {"x": 5})).structured_content == {"result": 15}
         assert (await pinned.call_tool("math.scale", {"x": 5, "factor": 2})).is_error
+
+
+def _version(listing: types.ListToolsResult, name: str) -> str:
+    tool = next(tool for tool in listing.tools if tool.name == name)
+    return str((tool.meta or {})["io.distillery/version"])
+
+
+async def test_a_toolset_pin_applies_on_that_toolset_endpoint_only(served: Served) -> None:
+    """``/mcp/mathset`` serves the toolset's pin; ``/mcp`` and ``/mcp/mix`` do not; a key's own pin comes first."""
+    curator = served.registry.services.curator
+    engine = served.registry.services.engine
+    key, secret = await anyio.to_thread.run_sync(lambda: create_key(engine, name="pin-1.1", role=Role.reader))
+    await anyio.to_thread.run_sync(lambda: curator.pin("mathset", "math", "scale", "1.0.0", actor="test"))
+    await anyio.to_thread.run_sync(lambda: curator.pin(key.id, "math", "scale", "1.1.0", actor="test"))
+    toolset_url = served.url.replace("/mcp", "/mcp/mathset")
+    try:
+        async with connect(toolset_url) as toolset, connect(served.url) as everything, \
+                connect(served.url.replace("/mcp", "/mcp/mix")) as other_toolset, \
+                connect(toolset_url, key=secret) as keyed:
+            assert _version(await toolset.list_tools(), "scale") == "1.0.0"
+            assert (await toolset.call_tool("scale", {"x": 5})).structured_content == {"result": 10}
+            assert (await toolset.call_tool("scale", {"x": 5, "factor": 2})).is_error
+            for client, name in ((everything, "math.scale"), (other_toolset, "math.scale"), (keyed, "scale")):
+                assert _version(await client.list_tools(), name) == "1.1.0", name
+                assert (await client.call_tool(name, {"x": 5})).structured_content == {"result": 15}
+    finally:
+        await anyio.to_thread.run_sync(lambda: curator.unpin("mathset", "math", "scale", actor="test"))
+        await anyio.to_thread.run_sync(lambda: curator.unpin(key.id, "math", "scale", actor="test"))
+    async with connect(toolset_url) as unpinned:
+        assert _version(await unpinned.list_tools(), "scale") == "1.1.0"
+
+
+async def test_tools_list_carries_a_private_cache_hint(served: Served) -> None:
+    """``ttlMs`` from the settings (the default: the served process has no override), ``cacheScope: private``."""
+    async with connect(served.url) as client:
+        listing = await client.list_tools(cache_mode="bypass")
+    assert listing.ttl_ms == ServerSettings().list_ttl_ms > 0
+    assert listing.cache_scope == "private"
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])

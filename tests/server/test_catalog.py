@@ -28,14 +28,16 @@ async def test_deprecated_is_marked_then_yanked_disappears(make_server: MakeServ
     async with Client(make_server()) as client:
         assert "text.shout" in names(await client.list_tools())
         services.curator.deprecate("text", "shout", "latest", actor="test", replacement="text.greet@latest")
-        shout = _tool(await client.list_tools(), "text.shout")
+        # The listing carries a ttlMs cache hint and this client does not listen for change notices,
+        # so it asks past its cache: the server's answer must already show the change.
+        shout = _tool(await client.list_tools(cache_mode="refresh"), "text.shout")
         assert shout.description is not None and shout.description.startswith("[DEPRECATED; use text.greet")
         assert (shout.meta or {})["io.distillery/status"] == "deprecated"
         assert (shout.meta or {})["io.distillery/replacement"].startswith("text.greet")
         result = await client.call_tool("text.shout", {"word": "hey"})
         assert not result.is_error and text_of(result) == "HEY"
         services.curator.yank("text", "shout", "latest", actor="test")
-        assert "text.shout" not in names(await client.list_tools())
+        assert "text.shout" not in names(await client.list_tools(cache_mode="refresh"))
         with pytest.raises(MCPError) as caught:
             await client.call_tool("text.shout", {"word": "hey"})
         assert caught.value.error.code == types.INVALID_PARAMS
@@ -52,4 +54,12 @@ def test_visibility_intersects_key_and_endpoint_namespaces() -> None:
     single = Visibility.of(None, ["conformance"])
     assert single.bare_names and single.tool_name("conformance", "test_simple_text") == "test_simple_text"
     assert Visibility.of(None, None).namespaces is None
+
+
+def test_pins_apply_for_the_key_then_the_toolset() -> None:
+    key = Principal(key_id="k1", name="k", role=Role.reader, namespaces=[])
+    assert Visibility.of(key, ["math"], "mathset").pin_scopes == ("k1", "mathset")
+    assert Visibility.of(None, ["math"], "mathset").pin_scopes == ("mathset",)
+    assert Visibility.of(key, None).pin_scopes == ("k1",)
+    assert Visibility.of(None, None).pin_scopes == ()
 

@@ -35,6 +35,14 @@ async def test_list_shows_meta_tools_first_then_every_tool_with_metadata(make_se
     assert len(meta["io.distillery/content_hash"]) == 64
 
 
+@pytest.mark.parametrize("ttl_ms", [0, 1234])
+async def test_list_cache_hint_follows_the_settings(make_server: MakeServer, ttl_ms: int) -> None:
+    async with Client(make_server(list_ttl_ms=ttl_ms, page_size=2)) as client:
+        first = await client.list_tools(cache_mode="bypass")
+        second = await client.list_tools(cursor=first.next_cursor, cache_mode="bypass")
+    assert [(page.ttl_ms, page.cache_scope) for page in (first, second)] == [(ttl_ms, "private")] * 2
+
+
 async def test_pagination_cursor_chain_covers_every_tool_once(make_server: MakeServer) -> None:
     async with Client(make_server(page_size=2)) as client:
         page = await client.list_tools()

@@ -139,6 +139,29 @@ def _served(engine: Engine, scope: str | None = None) -> str | None:
     return resolved.version.semver if resolved else None
 
 
+def test_pin_scopes_apply_most_specific_first(engine: Engine) -> None:
+    """A key's pin wins over its toolset's, the toolset's over ``stable``; an unservable pin is skipped."""
+    for semver, status in (("1.0.0", "active"), ("1.1.0", "active"), ("1.2.0", "active"), ("2.0.0", "yanked")):
+        add_version(engine, "m", "t", semver=semver, status=status)
+    set_alias(engine, "m", "t", "stable", "1.2.0")
+    set_pin(engine, "mathset", "m", "t", "1.1.0")
+    set_pin(engine, "key1", "m", "t", "1.0.0")
+
+    def served(*scopes: str) -> str:
+        [resolved] = served_tools(engine, scopes=scopes)
+        single = resolve_tool(engine, "m", "t", scopes=scopes)
+        assert single is not None and single.version.semver == resolved.version.semver
+        return resolved.version.semver
+
+    assert served() == "1.2.0"
+    assert served("mathset") == "1.1.0"
+    assert served("key1", "mathset") == "1.0.0"
+    assert served("other", "mathset") == "1.1.0"
+    assert served("mathset", "key1") == "1.1.0"  # the order given is the priority
+    set_pin(engine, "key1", "m", "t", "2.0.0")  # a yanked pin falls through to the toolset's
+    assert served("key1", "mathset") == "1.1.0"
+
+
 def test_resolve_tool_none_and_not_found(engine: Engine) -> None:
     add_version(engine, "m", "draft_only", status="draft")
     assert resolve_tool(engine, "m", "draft_only") is None
