@@ -8,7 +8,7 @@ from student.connection import BoxTool
 
 __all__ = ["PROMPT_VERSION", "code_prompt", "json_prompt", "observation_message", "tools_prompt"]
 
-PROMPT_VERSION = "student-2026-12-04.3"
+PROMPT_VERSION = "student-2026-12-04.4"
 
 _COMMON = ("Solve the user's task. Prefer a tool whenever one fits: tools are tested code, they do not make "
            "arithmetic mistakes. Read each observation before the next step. If a call fails, fix the arguments "
@@ -61,6 +61,22 @@ def json_prompt(tools: Sequence[BoxTool], *, searchable: bool) -> str:
     ) if part)
 
 
+_CODE_EXAMPLE = """Example of two replies, for a different task ("What is the sum of the digits of 2**100?"):
+
+Thought: I compute the digit sum in code and print it.
+```python
+print(sum(int(d) for d in str(2**100)))
+```
+
+Observation:
+115
+
+Thought: The code printed 115, so that is the answer.
+```python
+final_answer("115")
+```"""
+
+
 def code_prompt(tools: Sequence[BoxTool], names: dict[str, str], *, searchable: bool) -> str:
     """``code`` mode (CodeAct): Python cells in a persistent session, tools as functions."""
     functions = _catalogue(tools, names)
@@ -69,10 +85,13 @@ def code_prompt(tools: Sequence[BoxTool], names: dict[str, str], *, searchable: 
     return "\n\n".join(part for part in (
         _COMMON,
         "Act by writing Python in one ```python block per reply. The code runs in a persistent session: variables "
-        "stay between replies, and print() output comes back as the observation. These functions are defined "
-        f"(call them with keyword or positional arguments):\n{functions}",
+        "stay between replies, and print() output comes back as the observation. "
+        + (f"These functions are defined (call them with keyword or positional arguments):\n{functions}" if tools
+           else "No tools are defined: write the code yourself."),
         search,
-        "When you have the answer, call final_answer(answer) in your code.",
+        "Every reply is one short thought and one ```python block, nothing after it. When you have the answer, "
+        "call final_answer(answer) in your code; the task ends only then.",
+        _CODE_EXAMPLE,
     ) if part)
 
 

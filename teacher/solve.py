@@ -39,6 +39,12 @@ NO_CODE_BLOCK = (
     "Error: your reply had no ```python code block, so nothing was run. Write one 'Thought:' paragraph, "
     "then exactly one ```python block; call final_answer(answer) in a block when you are done."
 )
+REPEATED_CELL = ("Error: this is the same code as your step {step}, so it was not run again: it would do the same. "
+                 "Read that step's observation, find the mistake and write different code.")
+# A repeated cell means the model is stuck at its low solving temperature; the next step samples hotter.
+UNSTUCK_TEMPERATURE = 0.8
+# Scorers whose reasons never name the expected answer, so a wrong final answer can be explained.
+_ANSWER_FREE_REASONS = frozenset({"countdown"})
 
 
 def parse_step(text: str) -> tuple[str, str | None]:
@@ -133,6 +139,13 @@ def _task_message(task: Task) -> str:
     return f"New task:\n{task.question}"
 
 
+def wrong_answer_note(task: Task, answer: str, reason: str) -> str:
+    """What the teacher is told when a train task's scorer rejects its final answer and steps are left."""
+    why = f" ({reason})" if task.scorer in _ANSWER_FREE_REASONS else ""
+    return (f"\nfinal_answer({answer!r}) is not correct{why}. The task is not finished: find the mistake in your "
+            "code, fix it and call final_answer again.")
+
+
 def _score(task: Task, answer: str) -> tuple[bool | None, str]:
     try:
         verdict = score(task, answer)
@@ -173,6 +186,8 @@ async def solve_task(
     ftp_mode: FtpMode | None = None
     prefix = ""
     final: str | None = None
+    verdict: tuple[bool | None, str] = (None, "")
+    stuck = False
     error: str | None = None
 
     def finish(status: TrajectoryStatus, correct: bool | None = None) -> TeacherTrajectory:
@@ -199,8 +214,8 @@ async def solve_task(
             for index in range(settings.max_steps):
                 try:
                     response: ChatResponse = await model.chat(
-                        messages, temperature=settings.temperature, max_tokens=settings.max_tokens,
-                        stop=["\nObservation:"],
+                        messages, temperature=max(settings.temperature, UNSTUCK_TEMPERATURE) if stuck
+                        else settings.temperature, max_tokens=settings.max_tokens, stop=["\nObservation:"],
                     )
                     reply = response.content
                 except Exception as failure:
@@ -215,8 +230,12 @@ async def solve_task(
                 messages.append(ChatMessage.assistant(reply))
                 thought_text, code = parse_step(reply)
                 result: CellResult | None = None
+                earlier = next((step.index for step in steps if code is not None and step.code == code), None)
+                stuck = earlier is not None
                 if code is None:
                     seen, ok = NO_CODE_BLOCK, False
+                elif earlier is not None:
+                    seen, ok = REPEATED_CELL.format(step=earlier + 1), False
                 else:
                     try:
                         ast.parse(code)
@@ -226,7 +245,14 @@ async def solve_task(
                         result = await session.run_cell(code)
                         seen, ok = observation(result), result.ok
                 left = settings.max_steps - index - 1
-                if result is None or result.final_answer is None:
+                answered = False
+                if result is not None and result.final_answer is not None:
+                    final = result.final_answer
+                    verdict = _score(task, final)
+                    answered = verdict[0] is not False or left == 0
+                    if not answered:
+                        seen += wrong_answer_note(task, final, verdict[1])
+                if not answered:
                     seen += "\nThis was your last step." if left == 0 else (
                         "\nOnly one step left: call final_answer now." if left == 1 else "")
                 messages.append(ChatMessage.user(f"Observation:\n{seen}"))
@@ -238,8 +264,7 @@ async def solve_task(
                 ))
                 tokens[0] += response.usage.prompt_tokens
                 tokens[1] += response.usage.completion_tokens
-                if result is not None and result.final_answer is not None:
-                    final = result.final_answer
+                if answered:
                     break
     except ToolboxError as failure:
         error = f"sandbox session failed: {type(failure).__name__}: {failure}"
@@ -247,7 +272,7 @@ async def solve_task(
     if final is None:
         error = f"no final_answer after {len(steps)} step(s)"
         return finish("failed")
-    correct, reason = _score(task, final)
+    correct, reason = verdict
     if correct is False:
         error = f"wrong answer: {reason}"
         return finish("failed", correct)

@@ -6,7 +6,15 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from teacher.solve import NO_CODE_BLOCK, box_session_functions, describe_functions, parse_step, solve_task
+from teacher.solve import (
+    NO_CODE_BLOCK,
+    REPEATED_CELL,
+    UNSTUCK_TEMPERATURE,
+    box_session_functions,
+    describe_functions,
+    parse_step,
+    solve_task,
+)
 from teacher.trajectory import TeacherTrajectory
 from toolbox.analysis import build_spec
 from toolbox.errors import LLMError
@@ -88,14 +96,56 @@ async def test_missing_code_block_and_syntax_error_are_observations(
 async def test_endless_loop_times_out_and_the_run_continues(
     game24_task: Callable[..., Task], sandbox_settings: SandboxSettings, teacher_settings: TeacherSettings
 ) -> None:
-    model = script(block("while True:\n    pass"), block("final_answer('2+3+4+1')"))
+    model = script(block("while True:\n    pass"), block("final_answer('2*3*4*1')"))
     limits = Limits(timeout_s=1.0, cpu_s=5)
     trajectory = await solve(game24_task(), model, sandbox_settings, teacher_settings, limits=limits)
     looped, answered = trajectory.steps
     assert not looped.ok and "restarted" in looped.observation
-    assert answered.ok and trajectory.final_answer == "2+3+4+1"
-    assert (trajectory.status, trajectory.correct) == ("failed", False)
+    assert answered.ok and (trajectory.status, trajectory.final_answer) == ("solved", "2*3*4*1")
+
+
+async def test_a_wrong_final_answer_is_explained_and_the_teacher_tries_again(
+    game24_task: Callable[..., Task], sandbox_settings: SandboxSettings, teacher_settings: TeacherSettings
+) -> None:
+    model = script(block("final_answer('2+3+4+1')"), block("final_answer('2*3*4*1')"))
+    trajectory = await solve(game24_task(), model, sandbox_settings, teacher_settings)
+    wrong, right = trajectory.steps
+    assert "final_answer('2+3+4+1') is not correct (the expression equals 10, not 24)" in wrong.observation
+    assert (trajectory.status, trajectory.correct, trajectory.final_answer) == ("solved", True, "2*3*4*1")
+
+
+async def test_a_wrong_final_answer_in_the_last_step_fails_the_task(
+    game24_task: Callable[..., Task], sandbox_settings: SandboxSettings
+) -> None:
+    settings = TeacherSettings(max_steps=2, max_tokens=64, temperature=0.0)
+    model = script(block("final_answer('2+3+4+1')"), block("final_answer('2+3+4+2')"))
+    trajectory = await solve(game24_task(), model, sandbox_settings, settings)
+    assert (trajectory.status, trajectory.correct, trajectory.final_answer) == ("failed", False, "2+3+4+2")
     assert trajectory.error is not None and trajectory.error.startswith("wrong answer")
+    assert "not correct" not in trajectory.steps[1].observation
+
+
+async def test_the_reason_of_a_wrong_answer_is_withheld_when_it_names_the_expected_answer(
+    sandbox_settings: SandboxSettings, teacher_settings: TeacherSettings
+) -> None:
+    task = Task(id="leap-1", question="Is 2024 a leap year? Answer Yes or No.", scorer="exact", answer="Yes",
+                family="leap_year")
+    model = script(block("final_answer('No')"), block("final_answer('Yes')"))
+    trajectory = await solve(task, model, sandbox_settings, teacher_settings)
+    assert "final_answer('No') is not correct. The task is not finished" in trajectory.steps[0].observation
+    assert "Yes" not in trajectory.steps[0].observation and trajectory.status == "solved"
+
+
+async def test_a_repeated_cell_is_not_run_again_and_the_next_step_samples_hotter(
+    game24_task: Callable[..., Task], sandbox_settings: SandboxSettings, teacher_settings: TeacherSettings
+) -> None:
+    model = script(block("print(1 / 0)"), block("print(1 / 0)", "Try again."), block("final_answer('2*3*4*1')"))
+    trajectory = await solve(game24_task(), model, sandbox_settings, teacher_settings)
+    first, repeated, _ = trajectory.steps
+    assert "ZeroDivisionError" in first.observation
+    assert repeated.observation.startswith(REPEATED_CELL.format(step=1)) and not repeated.ok
+    assert [r.temperature for r in model.requests] == [0.0, 0.0, UNSTUCK_TEMPERATURE]
+    assert trajectory.status == "solved"
 
 
 async def test_running_out_of_steps_is_a_failure(
