@@ -111,6 +111,7 @@ async def test_a_wrong_final_answer_is_explained_and_the_teacher_tries_again(
     trajectory = await solve(game24_task(), model, sandbox_settings, teacher_settings)
     wrong, right = trajectory.steps
     assert "final_answer('2+3+4+1') is not correct (the expression equals 10, not 24)" in wrong.observation
+    assert right.final_answer == "2*3*4*1" and "not correct" not in right.observation
     assert (trajectory.status, trajectory.correct, trajectory.final_answer) == ("solved", True, "2*3*4*1")
 
 
