@@ -5,7 +5,11 @@ its format. The functions they defined and called with literal arguments are the
 without another model call: each becomes a module of the cells' imports, the function and the
 helpers it calls, with the literal calls as its trajectory inputs (tests are mined from those, in
 the sandbox, as for any draft). A function whose result went straight into ``final_answer(...)`` is a
-solver (its output must score correct on the task); any other is a helper.
+solver (its output must score correct on the task), and so is one whose printed output was the final
+answer; any other is a helper.
+
+When the extraction answer does hold drafts but a draft's source is not Python (a small teacher
+writes "the code above"), :func:`with_trajectory_code` puts the trajectory's function of that name in.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 from teacher.drafts import ToolDraft
 from teacher.trajectory import TeacherTrajectory
 
-__all__ = ["drafts_from_code"]
+__all__ = ["drafts_from_code", "with_trajectory_code"]
 
 _NOT_TOOLS = frozenset({"final_answer", "print"})
 
@@ -43,11 +47,15 @@ def drafts_from_code(trajectory: TeacherTrajectory) -> list[ToolDraft]:
     functions: dict[str, ast.FunctionDef] = {}
     inputs: dict[str, list[dict[str, Any]]] = {}
     answered: set[str] = set()  # functions whose result went straight into final_answer(...): solvers
-    for code in trajectory.successful_code:
+    final = (trajectory.final_answer or "").strip()
+    for step in trajectory.steps:
+        if not step.ok or step.code is None:
+            continue
         try:
-            tree = ast.parse(code)
+            tree = ast.parse(step.code)
         except SyntaxError:
             continue
+        printed_answer = bool(final) and step.observation.strip().partition("\n")[0].strip() == final
         for node in tree.body:
             if isinstance(node, ast.Import | ast.ImportFrom):
                 text = ast.unparse(node)
@@ -56,7 +64,7 @@ def drafts_from_code(trajectory: TeacherTrajectory) -> list[ToolDraft]:
                 functions[node.name] = node  # a later definition replaces an earlier one, as in the session
         for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
             name = call.func.id if isinstance(call.func, ast.Name) else ""
-            if name == "final_answer":
+            if name == "final_answer" or (name == "print" and printed_answer and len(call.args) == 1):
                 answered |= _called_names(call) - {name}
             if name in functions and name not in _NOT_TOOLS:
                 bound = _literal_call(call, [a.arg for a in functions[name].args.args])
@@ -71,3 +79,29 @@ def drafts_from_code(trajectory: TeacherTrajectory) -> list[ToolDraft]:
         role = "solver" if name in answered else "helper"
         drafts.append(ToolDraft(name=name, role=role, source="\n\n\n".join(body) + "\n", trajectory_inputs=calls))
     return drafts
+
+
+def _defines_functions(source: str) -> bool:
+    try:
+        return any(isinstance(node, ast.FunctionDef) for node in ast.parse(source).body)
+    except SyntaxError:
+        return False
+
+
+def with_trajectory_code(drafts: list[ToolDraft], trajectory: TeacherTrajectory) -> list[ToolDraft]:
+    """The extraction's drafts, the trajectory's own function swapped in where a draft's source is no code.
+
+    A draft that does not parse and has no namesake in the trajectory is kept for the repair rounds;
+    when no draft defines a function, the drafts read from the trajectory's code are added.
+    """
+    from_code = {draft.name: draft for draft in drafts_from_code(trajectory)}
+    kept = []
+    for draft in drafts:
+        twin = from_code.get(draft.name or "")
+        if twin is not None and not _defines_functions(draft.source):
+            draft = draft.model_copy(update={
+                "source": twin.source, "trajectory_inputs": draft.trajectory_inputs or twin.trajectory_inputs})
+        kept.append(draft)
+    if not any(_defines_functions(draft.source) for draft in kept):
+        kept += [draft for name, draft in from_code.items() if name not in {d.name for d in kept}]
+    return kept

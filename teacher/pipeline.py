@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from teacher.candidates import DistilContext, ToolOutcome, refine_draft
 from teacher.cluster import DEFAULT_THRESHOLD
-from teacher.code_drafts import drafts_from_code
+from teacher.code_drafts import drafts_from_code, with_trajectory_code
 from teacher.distil_errors import BoxWriteError, DraftError, EndpointError
 from teacher.extract import TokenCount, ask_for_drafts, extraction_prompt
 from teacher.prompts import load_prompt
@@ -209,7 +209,7 @@ class Teacher:
                 tally.rejected[reason] += 1
                 return [ToolOutcome(name="(none)", outcome="rejected", reason=reason, detail=str(exc))]
         else:
-            drafts = answer.drafts
+            drafts = with_trajectory_code(answer.drafts, trajectory)
         outcomes = []
         for draft in drafts[:MAX_TOOLS_PER_TASK]:
             tally.extracted += 1

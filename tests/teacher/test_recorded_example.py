@@ -24,4 +24,5 @@ def test_the_recorded_qwen_teacher_run_replays_to_its_box(tmp_path: Path, monkey
     assert report["teacher_model"] == "qwen2.5-coder-1.5b"
     assert (report["tasks_run"], report["tasks_solved"], report["published"]) == (6, 1, 1)
     assert [line.split(":")[0] for line in report["box"]] == ["prime_factors"]
-    assert report["holdout_checks"] == {"ran-by-metadata": 1}
+    # its printed output was the final answer, so it is a solver and its held-out answers are scored
+    assert report["holdout_checks"] == {"scored-by-metadata": 1}
