@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -130,6 +131,15 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
-    """Entry point of the ``distillery`` console script."""
+    """Entry point of the ``distillery`` console script.
+
+    SIGTERM exits like Ctrl-C does, through every ``with`` block, so a local model server or a
+    sandbox pool this process started is stopped with it rather than left running.
+    """
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     app(prog_name="distillery")

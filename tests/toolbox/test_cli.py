@@ -85,3 +85,31 @@ def test_doctor_fails_when_the_configured_level_is_missing(monkeypatch: pytest.M
     result = run_cli("doctor")
     assert result.returncode == 1
     assert json.loads(result.stdout)["configured_available"] is False
+
+
+def test_sigterm_exits_through_the_with_blocks_so_started_servers_stop(tmp_path: Path) -> None:
+    marker = tmp_path / "cleaned-up"
+    script = f"""
+import contextlib, pathlib, sys, time
+import toolbox.cli
+
+@contextlib.contextmanager
+def server():
+    try:
+        yield
+    finally:
+        pathlib.Path({str(marker)!r}).write_text("stopped")
+
+def hold():
+    with server():
+        print("ready", flush=True)
+        time.sleep(60)
+
+toolbox.cli.app = lambda prog_name: hold()
+toolbox.cli.main()
+"""
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        child.terminate()
+        assert child.wait(timeout=20) == 128 + 15
+    assert marker.read_text() == "stopped"
