@@ -174,6 +174,10 @@ def parse_tools_reply(index: int, message: ChatMessage, names: NameMap) -> Candi
     return Candidate(index=index, raw=text, action=FinalAnswer(answer=extract_final_answer(text) or text))
 
 
+# "Final answer: X" or "The final answer is X." on a line of a reply without code
+_STATED_ANSWER = re.compile(r"(?im)\bfinal answer(?:\s*[:\uff1a]|\s+is\s*:?)\s*(.+?)\.?\s*$")
+
+
 def parse_code_reply(index: int, text: str | None) -> Candidate:
     """A ``code`` mode reply: the ```python blocks joined into one cell, or a stated final answer."""
     raw = text or ""
@@ -181,9 +185,9 @@ def parse_code_reply(index: int, text: str | None) -> Candidate:
     if blocks:
         thought = raw[:raw.find("```")].strip() or None
         return Candidate(index=index, raw=raw, action=CodeAction(code="\n".join(blocks)), thought=thought)
-    stated = re.search(r"(?im)^\s*final answer\s*[:\uff1a]\s*(.+)$", raw)
+    stated = _STATED_ANSWER.search(raw)
     if stated:
-        return Candidate(index=index, raw=raw, action=FinalAnswer(answer=stated.group(1).strip()))
+        return Candidate(index=index, raw=raw, action=FinalAnswer(answer=stated.group(1).strip().strip("*`").strip()))
     return Candidate(index=index, raw=raw, problem="No ```python code block found: write one, and call "
                      "final_answer(x) in it when you have the answer.")
 

@@ -58,6 +58,9 @@ ResponseFormatStyle = Literal["json_object", "json_schema"]
 """How ``json`` mode sends its schema: llama.cpp's ``json_object`` + ``schema``, or OpenAI's ``json_schema``."""
 CORE_NAMESPACE = "builtin"
 REPEATED_CALL = "You made this same call before; its result is above. Give the final answer now."
+REPEATED_CELL = "You ran this same code before; its result is above. Change the code, or give the final answer now."
+# The model must not write the observation itself (small models do, inventing the output).
+CODE_STOP = ["\nObservation:"]
 """Tools in this namespace are always offered, however large the box."""
 
 
@@ -201,7 +204,8 @@ class StudentAgent:
                 state.messages[0] = ChatMessage.system(prompt)
             before = (state.prompt_tokens, state.completion_tokens)
             try:
-                replies = await self.sample(state, **({} if code else self._request(tools, names, state.answer_only)))
+                request = {"stop": CODE_STOP} if code else self._request(tools, names, state.answer_only)
+                replies = await self.sample(state, **request)
             except LLMError as error:
                 logger.warning("the model endpoint failed: %s", error)
                 return "error", None, str(error)
@@ -230,17 +234,20 @@ class StudentAgent:
 
     @staticmethod
     def _note_repeat(state: RunState, outcome: Vote) -> Vote:
-        """A tool call made before with the same arguments: say so, and allow only an answer next."""
+        """A tool call (or code cell) made before: say so; after a repeated call allow only an answer next."""
         action = outcome.chosen.action if outcome.chosen else None
-        if not isinstance(action, ToolAction):
+        if isinstance(action, ToolAction):
+            key, note = (action.tool, canonical_arguments(action.arguments)), REPEATED_CALL
+        elif isinstance(action, CodeAction):
+            key, note = ("", action.code.strip()), REPEATED_CELL
+        else:
             return outcome
-        key = (action.tool, canonical_arguments(action.arguments))
         repeated = key in state.calls
         state.calls.add(key)
         if not repeated:
             return outcome
-        state.answer_only = True
-        text = f"{outcome.observation.text}\n{REPEATED_CALL}"
+        state.answer_only = isinstance(action, ToolAction)
+        text = f"{outcome.observation.text}\n{note}"
         return dataclasses.replace(outcome, observation=outcome.observation.model_copy(update={"text": text}))
 
     def _request(self, tools: Sequence[BoxTool], names: NameMap, answer_only: bool = False) -> dict[str, Any]:

@@ -22,7 +22,10 @@ from toolbox.sandbox.session import SandboxSession, SessionFunction, observation
 if TYPE_CHECKING:
     from student.agent import RunState, StudentAgent
 
-__all__ = ["CodeMode", "open_code_mode"]
+__all__ = ["PRELUDE", "CodeMode", "open_code_mode"]
+
+# Small models forget their imports; these modules are imported before the first cell (the prompt says so).
+PRELUDE = "import datetime, fractions, itertools, math, re"
 
 
 @dataclass
@@ -69,6 +72,9 @@ async def open_code_mode(agent: StudentAgent, state: RunState) -> AsyncIterator[
     shown = [tool for tool in tools if tool.name not in (SEARCH_TOOLS, CALL_TOOL)]
     prompt = code_prompt(shown, mapping, searchable=searchable)
     async with open_session(agent.sandbox_settings, functions=functions) as session:
+        prelude = await session.run_cell(PRELUDE)
+        if not prelude.ok:
+            raise ToolboxError(f"the code-mode session could not import its prelude: {observation(prelude)}")
         yield CodeMode(session=session, prompt=prompt)
 
 

@@ -8,7 +8,7 @@ from student.connection import BoxTool
 
 __all__ = ["PROMPT_VERSION", "code_prompt", "json_prompt", "observation_message", "tools_prompt"]
 
-PROMPT_VERSION = "student-2026-12-04.4"
+PROMPT_VERSION = "student-2026-12-04.5"
 
 _COMMON = ("Solve the user's task. Prefer a tool whenever one fits: tools are tested code, they do not make "
            "arithmetic mistakes. Read each observation before the next step. If a call fails, fix the arguments "
@@ -85,7 +85,8 @@ def code_prompt(tools: Sequence[BoxTool], names: dict[str, str], *, searchable: 
     return "\n\n".join(part for part in (
         _COMMON,
         "Act by writing Python in one ```python block per reply. The code runs in a persistent session: variables "
-        "stay between replies, and print() output comes back as the observation. "
+        "stay between replies, and print() output comes back as the observation. The modules datetime, fractions, "
+        "itertools, math and re are already imported. "
         + (f"These functions are defined (call them with keyword or positional arguments):\n{functions}" if tools
            else "No tools are defined: write the code yourself."),
         search,

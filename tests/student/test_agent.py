@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from student.actions import CodeAction, FinalAnswer, ToolAction
-from student.agent import REPEATED_CALL
+from student.agent import CODE_STOP, REPEATED_CALL, REPEATED_CELL
 from student.connection import BoxConnection
 from student.prompts import observation_message
 from tests.student.conftest import ADD, SAFE_DIV, SOLVE24, MakeAgent
@@ -88,6 +88,17 @@ async def test_code_mode_calls_box_tools_through_the_session(make_agent: MakeAge
     assert box.calls[SOLVE24] == 1 and box.calls[ADD] == 1
     prompt = model.requests[0].messages[0].content or ""
     assert "examples_solve24(a: integer" in prompt and "final_answer" in prompt
+
+
+async def test_code_mode_stops_before_an_invented_observation_and_notes_a_repeated_cell(
+        make_agent: MakeAgent) -> None:
+    cell = "```python\nprint(datetime.date(2022, 5, 26).strftime('%A'))\n```"
+    model = ScriptedModel([cell, cell, "The final answer is Thursday."])
+    run = await make_agent(model, "code").run("Name the day of the week for 05/26/2022.")
+    assert all(request.stop == CODE_STOP for request in model.requests)
+    assert "Thursday" in run.steps[0].observation  # datetime comes with the session's prelude
+    assert REPEATED_CELL not in run.steps[0].observation and REPEATED_CELL in run.steps[1].observation
+    assert (run.stopped, run.answer) == ("answer", "Thursday")
 
 
 async def test_code_mode_tool_error_is_an_exception_in_the_cell(make_agent: MakeAgent) -> None:
