@@ -13,6 +13,7 @@ from toolbox.spec import ToolSpec
 __all__ = [
     "VERSION_ID_PATTERN",
     "ChangeKind",
+    "FindingKind",
     "LinkSummary",
     "Page",
     "Principal",
@@ -20,6 +21,8 @@ __all__ = [
     "PublishOutcome",
     "PublishRequest",
     "ResolvedTool",
+    "ReviewEntry",
+    "ReviewFinding",
     "SchemaChange",
     "SearchHit",
     "ToolDetail",
@@ -38,6 +41,8 @@ T = TypeVar("T")
 ChangeKind = Literal["major", "minor", "patch", "none"]
 PublishKind = Literal["new_tool", "new_version", "duplicate_of", "equivalent_to", "rejected"]
 TrajectoryStatus = Literal["solved", "failed", "error"]
+FindingKind = Literal["instruction", "hidden_unicode", "confusable", "url", "exfiltration", "encoded_blob",
+                      "long_text", "imitation"]
 VERSION_ID_PATTERN = r"^[0-9a-f]{32}$"
 VersionIds = Annotated[list[Annotated[str, Field(pattern=VERSION_ID_PATTERN)]], Field(max_length=50)]
 _MAX_COUNT = 2**31 - 1  # fits a 32-bit INTEGER column on every backend
@@ -160,6 +165,15 @@ class VersionDiff(BaseModel):
     classification: ChangeKind
 
 
+class ReviewFinding(BaseModel):
+    """One sign of tool-description poisoning in a text an LLM will read (``registry.service.poisoning``)."""
+
+    kind: FindingKind
+    where: str = Field(description="e.g. 'description', 'name', 'input.properties.x.default'")
+    excerpt: str = Field(description="The offending text, shortened, invisible characters escaped.")
+    message: str
+
+
 class PublishOutcome(BaseModel):
     """What publishing a spec did, and why."""
 
@@ -169,7 +183,18 @@ class PublishOutcome(BaseModel):
     change: ChangeKind | None = None
     reasons: list[str] = Field(default_factory=list)
     findings: list[dict[str, Any]] = Field(default_factory=list, description="static-analysis findings")
+    review_findings: list[ReviewFinding] = Field(
+        default_factory=list, description="Poisoning-scan findings of a stored version: any puts it in the review "
+                                          "queue as a flagged draft, not served until a curator approves it.")
     test_report: dict[str, Any] | None = None
+
+
+class ReviewEntry(BaseModel):
+    """A version waiting in the review queue: a draft, flagged or not, with why it waits."""
+
+    version: VersionSummary
+    why: list[str] = Field(description="'poisoning' (findings below), 'no_tests' and/or 'draft' (not activated)")
+    findings: list[ReviewFinding] = Field(default_factory=list)
 
 
 class PublishRequest(ToolSpec):

@@ -28,6 +28,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "keys": "registry.cli:keys_app",
     "tools": "registry.cli:tools_app",
     "corpus": "registry.cli:corpus_app",
+    "review": "registry.review_cli:review_app",
     "serve": "server.cli:serve_app",
     "mcp": "server.cli:mcp_app",
     "model": "toolbox.llm.local.cli:model_app",

@@ -6,6 +6,7 @@ Transitions (anything else is a ``Conflict`` that names the current status and w
     deprecate  active                       -> deprecated  (optional replacement "ns.name@ref")
     yank       draft | active | deprecated  -> yanked      (aliases and pins on it are removed)
     restore    deprecated | yanked          -> active      (the replacement pointer is cleared)
+    reject     draft                        -> yanked      (the review queue's "no"; audited as reject)
 
 Every action bumps the registry revision, stamps ``changed_revision`` on the rows it touches and
 writes an audit entry with target ``ns.name@semver`` and the reason.
@@ -45,8 +46,22 @@ ACTIONS: dict[Action, tuple[frozenset[VersionStatus], VersionStatus]] = {
     "yank": (frozenset({VersionStatus.draft, VersionStatus.active, VersionStatus.deprecated}), VersionStatus.yanked),
     "restore": (frozenset({VersionStatus.deprecated, VersionStatus.yanked}), VersionStatus.active),
 }
-_PAST: dict[Action, str] = {"approve": "approved", "deprecate": "deprecated", "yank": "yanked", "restore": "restored"}
+Transition = Action | Literal["reject"]
+_RULES: dict[Transition, tuple[frozenset[VersionStatus], VersionStatus]] = dict(ACTIONS.items())
+_RULES["reject"] = (frozenset({VersionStatus.draft}), VersionStatus.yanked)
+_PAST: dict[Transition, str] = {"approve": "approved", "deprecate": "deprecated", "yank": "yanked",
+                                "restore": "restored", "reject": "rejected"}
 _MAX_SCOPE = 64
+
+
+def _flag_detail(version: ToolVersion, verb: str) -> dict[str, Any]:
+    """Why ``version`` was flagged, for the audit entry: its poisoning findings and/or missing tests."""
+    findings = list((version.validation_report.get("review") or {}).get("findings") or [])
+    kinds = ", ".join(sorted({str(f.get("kind")) for f in findings}))
+    why = [f"{len(findings)} poisoning finding(s): {kinds}"] if findings else []
+    if not findings or not version.tests:
+        why.append("published without tests")
+    return {"flagged": True, "note": f"{verb} a flagged draft ({'; '.join(why)})", "findings": findings}
 
 
 def allowed_actions(status: VersionStatus) -> list[Action]:
@@ -67,12 +82,19 @@ class Curator:
     # lifecycle -----------------------------------------------------------------------------------
 
     def approve(self, namespace: str, name: str, ref: str, *, actor: str, reason: str = "") -> VersionSummary:
-        """draft → active (flagged drafts too: the audit entry records that it had no tests)."""
+        """draft → active (flagged drafts too: the audit entry records why it was flagged)."""
         def apply(_s: Session, _r: int, _t: Tool, version: ToolVersion, detail: dict[str, Any]) -> None:
             if version.flagged:
-                detail["flagged"] = True
-                detail["note"] = "approved a flagged draft (published without tests)"
+                detail.update(_flag_detail(version, "approved"))
         return self._transition("approve", namespace, name, ref, actor=actor, reason=reason, apply=apply)
+
+    def reject(self, namespace: str, name: str, ref: str, *, actor: str, reason: str = "") -> VersionSummary:
+        """draft → yanked: a curator turns a queued version down; aliases and pins on it are removed."""
+        def apply(session: Session, revision: int, tool: Tool, version: ToolVersion, detail: dict[str, Any]) -> None:
+            if version.flagged:
+                detail.update(_flag_detail(version, "rejected"))
+            self._drop_pointers(session, revision, tool, version, detail)
+        return self._transition("reject", namespace, name, ref, actor=actor, reason=reason, apply=apply)
 
     def deprecate(self, namespace: str, name: str, ref: str, *, actor: str, reason: str = "",
                   replacement: str | None = None) -> VersionSummary:
@@ -91,14 +113,17 @@ class Curator:
 
     def yank(self, namespace: str, name: str, ref: str, *, actor: str, reason: str = "") -> VersionSummary:
         """draft | active | deprecated → yanked; removes the aliases and pins that point at it."""
-        def apply(session: Session, _r: int, _t: Tool, version: ToolVersion, detail: dict[str, Any]) -> None:
-            aliases = session.exec(select(ToolAlias).where(ToolAlias.version_id == version.id)).all()
-            pins = session.exec(select(ToolPin).where(ToolPin.version_id == version.id)).all()
-            detail["removed_aliases"] = sorted(a.alias for a in aliases)
-            detail["removed_pins"] = sorted(p.scope for p in pins)
-            for row in (*aliases, *pins):
-                session.delete(row)
-        return self._transition("yank", namespace, name, ref, actor=actor, reason=reason, apply=apply)
+        return self._transition("yank", namespace, name, ref, actor=actor, reason=reason, apply=self._drop_pointers)
+
+    @staticmethod
+    def _drop_pointers(session: Session, _r: int, _t: Tool, version: ToolVersion, detail: dict[str, Any]) -> None:
+        """Delete the aliases and pins that point at ``version`` (recorded in ``detail``)."""
+        aliases = session.exec(select(ToolAlias).where(ToolAlias.version_id == version.id)).all()
+        pins = session.exec(select(ToolPin).where(ToolPin.version_id == version.id)).all()
+        detail["removed_aliases"] = sorted(a.alias for a in aliases)
+        detail["removed_pins"] = sorted(p.scope for p in pins)
+        for row in (*aliases, *pins):
+            session.delete(row)
 
     def restore(self, namespace: str, name: str, ref: str, *, actor: str, reason: str = "") -> VersionSummary:
         """deprecated | yanked → active; clears the replacement pointer."""
@@ -111,9 +136,9 @@ class Curator:
                                                           col(VersionLink.kind) == LinkKind.replaces))
         return self._transition("restore", namespace, name, ref, actor=actor, reason=reason, apply=apply)
 
-    def _transition(self, action: Action, namespace: str, name: str, ref: str, *, actor: str, reason: str,
+    def _transition(self, action: Transition, namespace: str, name: str, ref: str, *, actor: str, reason: str,
                     apply: Apply) -> VersionSummary:
-        sources, target_status = ACTIONS[action]
+        sources, target_status = _RULES[action]
         with write_transaction(self.engine) as (session, revision):
             tool = load_tool(session, namespace, name)
             version = resolve_ref(session, tool, ref)

@@ -28,8 +28,12 @@ The fingerprint costs one sandbox call per probe (at most ``toolbox.fingerprint.
 under short limits) after the tests; it is stored on the version (``None`` when no probe answered).
 Slow work happens before ``write_transaction``; inside it the exact duplicate and the latest
 version are re-read, so concurrent publishers neither lose nor duplicate anything. A tool
-without tests becomes a flagged draft. ``before_commit`` is a test seam: called inside the
-transaction after the insert, before commit (the crash-consistency test blocks there).
+without tests becomes a flagged draft, and so does one whose texts the poisoning scan
+(``registry.service.poisoning``) finds suspicious: its findings are recorded in the validation
+report (``review``) and the outcome's ``review_findings``, and ``activate`` is ignored, so it waits
+in the review queue (``registry.service.review``) unserved until a curator approves it.
+``before_commit`` is a test seam: called inside the transaction after the insert, before commit
+(the crash-consistency test blocks there).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from sqlmodel import Session, col, delete, select
 from registry.db import audit, read_session, write_transaction
 from registry.errors import Conflict
 from registry.models import LinkKind, Tool, ToolVersion, VersionLink, VersionStatus
-from registry.schemas import ChangeKind, PublishOutcome, VersionSummary
+from registry.schemas import ChangeKind, PublishOutcome, ReviewFinding, VersionSummary
 from registry.service.dedup import (
     EmbeddingIndex,
     differential_test,
@@ -54,6 +58,7 @@ from registry.service.dedup import (
     provenance_adds,
     spec_of_version,
 )
+from registry.service.poisoning import scan_spec
 from registry.service.refs import qualified
 from registry.service.semver import bump, classify_change, describe_changes, parse_semver
 from registry.service.vectors import embedding_text, encode_vector
@@ -165,7 +170,6 @@ class Publisher:
         timings["tests_ms"] = _ms(start)
         if rejected is not None:
             return rejected
-        flagged = not spec.tests
 
         start = time.perf_counter()
         ast_hash = normalized_hash(spec.source, spec.entrypoint)
@@ -174,7 +178,10 @@ class Publisher:
             existing = self._exact(session, ast_hash)
             own_tool = session.exec(select(Tool.id).where(Tool.namespace == spec.namespace,
                                                           Tool.name == spec.name)).first()
+            neighbours = self._neighbours(session, spec)
         timings["exact_ms"] = _ms(start)
+        review = scan_spec(spec, neighbours=neighbours)
+        flagged = not spec.tests or bool(review)
         if existing is not None:
             return _not_applied(self._duplicate(existing, spec, actor), superseded)
 
@@ -197,12 +204,21 @@ class Publisher:
             "near_duplicates": near,
             "near_duplicate_check": {"embedder": self.embedder.name, "threshold": self.near_threshold,
                                      "top_k": self.near_top_k, "verified": self.sandbox is not None},
+            "review": {"findings": [f.model_dump(mode="json") for f in review], "no_tests": not spec.tests},
             "timings_ms": timings,
         }
         return self._insert(spec, actor=actor, activate=activate, changelog=changelog, flagged=flagged,
                             ast_hash=ast_hash, content_hash=content_hash, embedding=encode_vector(vector),
                             fingerprint=behaviour.digest if behaviour is not None and behaviour.matchable else None,
-                            supersedes=superseded, report=report)
+                            supersedes=superseded, report=report, review=review)
+
+    @staticmethod
+    def _neighbours(session: Session, spec: ToolSpec) -> list[str]:
+        """Names of the other tools in ``spec``'s namespace with a version that is not yanked."""
+        live = select(ToolVersion.id).where(ToolVersion.tool_id == Tool.id,
+                                            ToolVersion.status != VersionStatus.yanked).exists()
+        return list(session.exec(select(Tool.name).where(Tool.namespace == spec.namespace,
+                                                         Tool.name != spec.name, live)).all())
 
     def _check_supersedes(self, superseded: list[str]) -> list[str]:
         """Why ``superseded`` cannot be honoured (empty when every id is a stored, non-yanked version)."""
@@ -362,7 +378,7 @@ class Publisher:
 
     def _insert(self, spec: ToolSpec, *, actor: str, activate: bool, changelog: str, flagged: bool, ast_hash: str,
                 content_hash: str, embedding: bytes, fingerprint: str | None, supersedes: list[str],
-                report: dict[str, Any]) -> PublishOutcome:
+                report: dict[str, Any], review: list[ReviewFinding]) -> PublishOutcome:
         attempts = 3
         for attempt in range(1, attempts + 1):
             start = time.perf_counter()
@@ -395,7 +411,8 @@ class Publisher:
                     audit(session, actor=actor, action="publish", revision=revision,
                           target=f"{spec.qualified_name}@{semver}", version_id=version.id,
                           kind="new_tool" if latest is None else "new_version", change=change,
-                          status=str(status), flagged=flagged, supersedes=supersedes)
+                          status=str(status), flagged=flagged, supersedes=supersedes,
+                          review_findings=sorted({f.kind for f in review}))
                     if supersedes:
                         _supersede(session, revision, version, f"{spec.qualified_name}@{semver}", supersedes, actor)
                     if self._before_commit is not None:
@@ -411,13 +428,10 @@ class Publisher:
                 log.warning("publish of %s raced another writer (%s); retrying", spec.qualified_name, exc.orig)
                 continue
             log.info("published %s@%s (%s)", spec.qualified_name, semver, change or "new tool")
-            reasons = []
-            if flagged:
-                reasons.append("the tool has no tests: stored as a flagged draft"
-                               + ("; activate was ignored" if activate else ""))
             return PublishOutcome(kind="new_tool" if latest is None else "new_version",
                                   version=VersionSummary.of(version, spec.namespace, spec.name), semver=semver,
-                                  change=change, reasons=reasons,
+                                  change=change, reasons=_flag_reasons(not spec.tests, review, activate),
+                                  review_findings=review,
                                   test_report=report["tests"] if report["tests"].get("executed") else None)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -440,6 +454,20 @@ class Publisher:
         if changes:
             notes += f":\n{describe_changes(changes)}"
         return bump(latest.semver, change), change, notes
+
+
+def _flag_reasons(no_tests: bool, review: list[ReviewFinding], activate: bool) -> list[str]:
+    """Why a stored version is a flagged draft (empty for a clean one)."""
+    reasons = ["the tool has no tests: stored as a flagged draft"] if no_tests else []
+    if review:
+        kinds = ", ".join(sorted({f.kind for f in review}))
+        first = review[0]
+        reasons.append(f"flagged for review: {len(review)} poisoning finding(s) ({kinds}), e.g. {first.where}: "
+                       f"{first.message} ({first.excerpt!r}); stored as a draft that is not served until a curator "
+                       "approves it ('distillery review approve')")
+    if reasons and activate:
+        reasons[-1] += "; activate was ignored"
+    return reasons
 
 
 def _with_parents(spec: ToolSpec, supersedes: list[str]) -> dict[str, Any]:

@@ -32,6 +32,10 @@ MATRIX: dict[tuple[str, str], str | None] = {
     ("restore", "active"): None,
     ("restore", "deprecated"): "active",
     ("restore", "yanked"): "active",
+    ("reject", "draft"): "yanked",
+    ("reject", "active"): None,
+    ("reject", "deprecated"): None,
+    ("reject", "yanked"): None,
 }
 ALLOWED = {"draft": "approve, yank", "active": "deprecate, yank", "deprecated": "yank, restore",
            "yanked": "restore"}
