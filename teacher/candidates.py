@@ -54,7 +54,7 @@ class ToolOutcome(BaseModel):
     """What became of one draft: accepted (then published or not) or rejected, with the reason."""
 
     name: str
-    outcome: Literal["accepted", "rejected"]
+    outcome: Literal["accepted", "rejected", "flagged"]
     reason: str | None = None
     detail: str | None = None
     rounds: int = 0

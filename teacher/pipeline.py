@@ -238,7 +238,11 @@ class Teacher:
             return outcome.model_copy(update={"outcome": "rejected", "reason": "publish-failed", "detail": str(exc)})
         version_id = published.version.id if published.version else None
         update: dict[str, object] = {"publish": published.kind, "version_id": version_id}
-        if published.kind in _PUBLISHED and version_id is not None:
+        if published.kind in _PUBLISHED and version_id is not None and published.review_findings:
+            tally.rejected["flagged-for-review"] += 1  # stored as a draft that is not served until approved
+            log.warning("tool %s was flagged for review: %s", spec.qualified_name, "; ".join(published.reasons))
+            update |= {"outcome": "flagged", "reason": "flagged-for-review", "detail": "; ".join(published.reasons)}
+        elif published.kind in _PUBLISHED and version_id is not None:
             tally.published += 1
             tally.new_versions.append(BoxTool(version_id, spec))
             tally.box.append(f"{spec.name}: {spec.description.splitlines()[0] if spec.description else ''}")
