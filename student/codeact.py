@@ -71,10 +71,7 @@ async def open_code_mode(agent: StudentAgent, state: RunState) -> AsyncIterator[
     functions, mapping = _functions(agent, state, tools)
     shown = [tool for tool in tools if tool.name not in (SEARCH_TOOLS, CALL_TOOL)]
     prompt = code_prompt(shown, mapping, searchable=searchable)
-    async with open_session(agent.sandbox_settings, functions=functions) as session:
-        prelude = await session.run_cell(PRELUDE)
-        if not prelude.ok:
-            raise ToolboxError(f"the code-mode session could not import its prelude: {observation(prelude)}")
+    async with open_session(agent.sandbox_settings, functions=functions, prelude=PRELUDE) as session:
         yield CodeMode(session=session, prompt=prompt)
 
 

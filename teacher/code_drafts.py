@@ -15,9 +15,11 @@ writes "the code above"), :func:`with_trajectory_code` puts the trajectory's fun
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 from typing import Any
 
 from teacher.drafts import ToolDraft
+from teacher.solve import SESSION_PRELUDE
 from teacher.trajectory import TeacherTrajectory
 
 __all__ = ["drafts_from_code", "with_trajectory_code"]
@@ -75,10 +77,33 @@ def drafts_from_code(trajectory: TeacherTrajectory) -> list[ToolDraft]:
         if not calls:
             continue
         helpers = [functions[h] for h in sorted(_called_names(functions[name]) & set(functions)) if h != name]
-        body = [*imports.values(), *(ast.unparse(f) for f in [*helpers, functions[name]])]
+        needed = _prelude_imports([*helpers, functions[name]], imports.values())
+        header = "\n".join([*imports.values(), *needed])
+        body = [*([header] if header else []), *(ast.unparse(f) for f in [*helpers, functions[name]])]
         role = "solver" if name in answered else "helper"
         drafts.append(ToolDraft(name=name, role=role, source="\n\n\n".join(body) + "\n", trajectory_inputs=calls))
     return drafts
+
+
+def _bound_names(statement: ast.Import | ast.ImportFrom) -> set[str]:
+    return {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
+
+
+def _prelude_imports(nodes: list[ast.FunctionDef], imports: Iterable[str]) -> list[str]:
+    """The session prelude's imports (one per name) that ``nodes`` use and the cells never imported."""
+    bound = set().union(*(_bound_names(s) for text in imports for s in ast.parse(text).body
+                          if isinstance(s, ast.Import | ast.ImportFrom)))
+    used = {n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name)} - bound
+    needed = []
+    for statement in ast.parse(SESSION_PRELUDE).body:
+        if not isinstance(statement, ast.Import | ast.ImportFrom):
+            continue
+        for alias in statement.names:
+            if (alias.asname or alias.name) in used:
+                one = ast.ImportFrom(module=statement.module, names=[alias], level=0) if isinstance(
+                    statement, ast.ImportFrom) else ast.Import(names=[alias])
+                needed.append(ast.unparse(one))
+    return needed
 
 
 def _defines_functions(source: str) -> bool:

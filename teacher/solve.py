@@ -27,7 +27,7 @@ from toolbox.settings import SandboxSettings, TeacherSettings
 from toolbox.spec import ToolSpec
 from toolbox.tasks import Task, score
 
-__all__ = ["box_session_functions", "describe_functions", "parse_step", "solve_task"]
+__all__ = ["SESSION_PRELUDE", "box_session_functions", "describe_functions", "parse_step", "solve_task"]
 
 log = get_logger("teacher.solve")
 
@@ -39,6 +39,9 @@ NO_CODE_BLOCK = (
     "Error: your reply had no ```python code block, so nothing was run. Write one 'Thought:' paragraph, "
     "then exactly one ```python block; call final_answer(answer) in a block when you are done."
 )
+# Run before the first cell and after every restart: small teachers forget these imports. Drafts taken
+# from the trajectory's code get the lines their functions need (``teacher.code_drafts``).
+SESSION_PRELUDE = "import calendar, fractions, itertools, math, re\nfrom datetime import date, datetime, timedelta"
 REPEATED_CELL = ("Error: this is the same code as your step {step}, so it was not run again: it would do the same. "
                  "Read that step's observation, find the mistake and write different code.")
 # A repeated cell means the model is stuck at its low solving temperature; the next step samples hotter.
@@ -210,7 +213,8 @@ async def solve_task(
         prefix = prefill_prefix(thought.text) if ftp_mode == "prefill" else ""
 
     try:
-        async with open_session(sandbox_settings, functions=functions, limits=limits) as session:
+        async with open_session(sandbox_settings, functions=functions, limits=limits,
+                                prelude=SESSION_PRELUDE) as session:
             for index in range(settings.max_steps):
                 try:
                     response: ChatResponse = await model.chat(

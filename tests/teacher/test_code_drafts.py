@@ -75,3 +75,13 @@ def test_an_extracted_draft_without_code_gets_the_trajectorys_function(game24_ta
     # no draft has code: the trajectory's functions join it (the unparseable one stays for the repair rounds)
     assert [d.name for d in with_trajectory_code([stranger], solved)] == ["fix_code", "prime_factors"]
     assert with_trajectory_code([stranger], trajectory(game24_task(), [("x = 1", True)])) == [stranger]
+
+
+def test_a_draft_gets_the_session_prelude_imports_its_function_uses(game24_task: Callable[..., Task]) -> None:
+    cells = [("def later(day: str, days: int) -> str:\n    start = datetime.strptime(day, '%Y-%m-%d')\n"
+              "    return (start + timedelta(days=days)).strftime('%A')\n\nprint(later('2022-04-18', 4))", True)]
+    [draft] = drafts_from_code(trajectory(game24_task(), cells))
+    assert draft.source.startswith("from datetime import datetime\nfrom datetime import timedelta\n")
+    namespace: dict[str, object] = {}
+    exec(compile(draft.source, "<draft>", "exec"), namespace)  # trusted test source, not a teacher's
+    assert namespace["later"]("2022-04-18", 4) == "Friday"  # type: ignore[operator]

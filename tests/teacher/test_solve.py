@@ -214,3 +214,12 @@ def test_parse_step_takes_the_first_python_block() -> None:
     assert (thought, code) == ("plan", "a = 1")
     assert parse_step("no code here") == ("no code here", None)
     assert parse_step("Thought: cut off\n```python\nx = 1\n") == ("cut off", "x = 1")
+
+
+async def test_the_session_prelude_imports_what_small_teachers_forget(
+    game24_task: Callable[..., Task], sandbox_settings: SandboxSettings, teacher_settings: TeacherSettings
+) -> None:
+    model = script(block("print((datetime(2022, 4, 18) + timedelta(days=4)).strftime('%A'), math.gcd(4, 6))"),
+                   block("final_answer('2*3*4*1')"))
+    trajectory = await solve(game24_task(), model, sandbox_settings, teacher_settings)
+    assert trajectory.steps[0].ok and trajectory.steps[0].observation.startswith("Friday 2")

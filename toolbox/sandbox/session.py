@@ -106,14 +106,16 @@ class SandboxSession:
     """
 
     def __init__(self, settings: SandboxSettings, *, functions: Sequence[SessionFunction] = (),
-                 limits: Limits | None = None, bwrap_path: str | None = None, unshare_path: str | None = None,
-                 start_timeout_s: float = START_TIMEOUT_S) -> None:
+                 limits: Limits | None = None, prelude: str = "", bwrap_path: str | None = None,
+                 unshare_path: str | None = None, start_timeout_s: float = START_TIMEOUT_S) -> None:
+        """``prelude`` is code run before the first cell and again after every restart (e.g. imports)."""
         names = [f.name for f in functions]
         if len(set(names)) != len(names):
             raise SpecError(f"two session functions share a name: {sorted(n for n in names if names.count(n) > 1)}")
         self._settings = settings
         self._functions = {f.name: f for f in functions}
         self._limits = limits or Limits.from_settings(settings)
+        self._prelude = prelude
         self._bwrap_path, self._unshare_path = bwrap_path, unshare_path
         self._start_timeout_s = start_timeout_s
         self._plan: LaunchPlan | None = None
@@ -191,6 +193,11 @@ class SandboxSession:
         missing = ready.get("preload_failed")
         if missing:
             log.warning("sandbox session could not preload %s", missing)
+        if self._prelude:
+            result = await self._converse(process, self._prelude, self._limits, time.monotonic())
+            if not result.ok:
+                await self._discard()
+                raise SandboxError(f"the sandbox session's prelude failed: {observation(result)}")
         return process
 
     async def _make_plan(self) -> LaunchPlan:
@@ -310,9 +317,9 @@ class SandboxSession:
 
 
 def open_session(settings: SandboxSettings, *, functions: Sequence[SessionFunction] = (),
-                 limits: Limits | None = None) -> SandboxSession:
+                 limits: Limits | None = None, prelude: str = "") -> SandboxSession:
     """A session for one task: ``async with open_session(settings, functions=...) as session:``."""
-    return SandboxSession(settings, functions=functions, limits=limits)
+    return SandboxSession(settings, functions=functions, limits=limits, prelude=prelude)
 
 
 def _shorten(text: str, room: int) -> str:

@@ -25,12 +25,13 @@ ESCAPE_OS = "import random\n_os = random._os\n"
 ESCAPE_IMPORT = ESCAPE_OS + "_import = _os.sys.modules['builtins'].__import__\n"
 
 
-def session(functions: Sequence[SessionFunction] = (), limits: Limits | None = None,
+def session(functions: Sequence[SessionFunction] = (), limits: Limits | None = None, prelude: str = "",
             **settings: object) -> SandboxSession:
     """A session with the sandbox tests' small settings (no preloads: fast start) and tight limits."""
     values: dict[str, object] = {"preload_modules": []}
     values.update(settings)
-    return open_session(make_settings(**values), functions=functions, limits=limits or small_limits())
+    return open_session(make_settings(**values), functions=functions, limits=limits or small_limits(),
+                        prelude=prelude)
 
 
 @pytest.fixture
@@ -209,6 +210,19 @@ async def test_writes_outside_the_scratch_dir_fail(box: SandboxSession, tmp_path
 
 
 # ------------------------------------------------------------------ limits
+
+
+async def test_the_prelude_runs_before_the_first_cell_and_after_every_restart() -> None:
+    async with session(limits=small_limits(timeout_s=1.0, cpu_s=30), prelude="from math import tau") as sess:
+        assert (await ok(sess, "round(tau, 2)")).stdout == "6.28\n"
+        assert (await sess.run_cell("while True:\n    pass")).restarted
+        assert (await ok(sess, "round(tau, 2)")).stdout == "6.28\n"
+
+
+async def test_a_failing_prelude_is_a_sandbox_error_naming_it() -> None:
+    with pytest.raises(SandboxError, match=r"(?s)prelude failed.*no_such_module_here.*not allowed"):
+        async with session(prelude="import no_such_module_here"):
+            pass
 
 
 async def test_wall_clock_timeout_restarts_a_fresh_session() -> None:
