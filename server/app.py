@@ -1,4 +1,4 @@
-"""One ASGI app, one port: REST under ``/api/v1`` and MCP at ``/mcp`` (plus ``/mcp/<toolset>``).
+"""One ASGI app, one port: REST under ``/api/v1``, the console at ``/ui`` and MCP at ``/mcp`` (plus ``/mcp/<toolset>``).
 
 The MCP endpoints are served from the root with their full paths (mounting at ``/mcp`` gives a
 307 that real clients mishandle). The process-wide ``McpRuntime`` watches the registry and fans
@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from registry.api.app import include_registry_routes
+from registry.console import include_console
 from registry.container import RegistryServices, build_services
 from server.auth import ApiKeyVerifier, McpAuthGate
 from server.event_store import MemoryEventStore
@@ -116,5 +117,6 @@ def create_app(settings: Settings, *, services: RegistryServices | None = None) 
     app = FastAPI(title="Distillery", version="0.1.0", lifespan=lifespan,
                   description="A registry of teacher-distilled tools, served over REST and MCP.")
     include_registry_routes(app, services, settings)
+    include_console(app)
     app.mount("/", _McpDispatcher(routes))
     return app
