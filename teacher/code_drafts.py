@@ -22,7 +22,7 @@ from teacher.drafts import ToolDraft
 from teacher.solve import SESSION_PRELUDE
 from teacher.trajectory import TeacherTrajectory
 
-__all__ = ["drafts_from_code", "with_trajectory_code"]
+__all__ = ["defines_functions", "drafts_from_cells", "drafts_from_code", "with_trajectory_code"]
 
 _NOT_TOOLS = frozenset({"final_answer", "print"})
 
@@ -45,19 +45,23 @@ def _called_names(node: ast.AST) -> set[str]:
 
 def drafts_from_code(trajectory: TeacherTrajectory) -> list[ToolDraft]:
     """One draft per function the trajectory's clean cells defined and called with literal arguments."""
+    cells = [(step.code, step.observation) for step in trajectory.steps if step.ok and step.code is not None]
+    return drafts_from_cells(cells, trajectory.final_answer)
+
+
+def drafts_from_cells(cells: Iterable[tuple[str, str]], final_answer: str | None) -> list[ToolDraft]:
+    """One draft per function the cells (code, what it printed) defined and called with literal arguments."""
     imports: dict[str, str] = {}
     functions: dict[str, ast.FunctionDef] = {}
     inputs: dict[str, list[dict[str, Any]]] = {}
     answered: set[str] = set()  # functions whose result went straight into final_answer(...): solvers
-    final = (trajectory.final_answer or "").strip()
-    for step in trajectory.steps:
-        if not step.ok or step.code is None:
-            continue
+    final = (final_answer or "").strip()
+    for code, printed in cells:
         try:
-            tree = ast.parse(step.code)
+            tree = ast.parse(code)
         except SyntaxError:
             continue
-        printed_answer = bool(final) and step.observation.strip().partition("\n")[0].strip() == final
+        printed_answer = bool(final) and printed.strip().partition("\n")[0].strip() == final
         for node in tree.body:
             if isinstance(node, ast.Import | ast.ImportFrom):
                 text = ast.unparse(node)
@@ -106,7 +110,8 @@ def _prelude_imports(nodes: list[ast.FunctionDef], imports: Iterable[str]) -> li
     return needed
 
 
-def _defines_functions(source: str) -> bool:
+def defines_functions(source: str) -> bool:
+    """Whether ``source`` parses and defines at least one top-level function."""
     try:
         return any(isinstance(node, ast.FunctionDef) for node in ast.parse(source).body)
     except SyntaxError:
@@ -123,10 +128,10 @@ def with_trajectory_code(drafts: list[ToolDraft], trajectory: TeacherTrajectory)
     kept = []
     for draft in drafts:
         twin = from_code.get(draft.name or "")
-        if twin is not None and not _defines_functions(draft.source):
+        if twin is not None and not defines_functions(draft.source):
             draft = draft.model_copy(update={
                 "source": twin.source, "trajectory_inputs": draft.trajectory_inputs or twin.trajectory_inputs})
         kept.append(draft)
-    if not any(_defines_functions(draft.source) for draft in kept):
+    if not any(defines_functions(draft.source) for draft in kept):
         kept += [draft for name, draft in from_code.items() if name not in {d.name for d in kept}]
     return kept

@@ -27,8 +27,8 @@ from toolbox.settings import TeacherSettings
 from toolbox.spec import CompareMode, Provenance, ToolSpec, ToolTest
 from toolbox.tasks import score
 
-__all__ = ["DraftAnswer", "TokenCount", "ask_for_drafts", "build_candidate", "extraction_prompt", "mine_tests",
-           "teacher_tests", "tool_name"]
+__all__ = ["DraftAnswer", "TokenCount", "ask_for_drafts", "build_candidate", "extraction_code", "extraction_prompt",
+           "mine_tests", "teacher_tests", "tool_name"]
 
 SYSTEM = "You are an expert Python engineer who turns worked solutions into small, general, tested tools."
 
@@ -73,11 +73,15 @@ async def ask_for_drafts(model: ChatModel, prompt: str, settings: TeacherSetting
     return DraftAnswer(parse_drafts(text), response.usage.prompt_tokens, response.usage.completion_tokens, text)
 
 
+def extraction_code(trajectory: TeacherTrajectory) -> str:
+    """The cells of ``trajectory`` that ran cleanly, each in a ```python block, for a distil prompt."""
+    return "\n\n".join(f"```python\n{c.strip()}\n```" for c in trajectory.successful_code) or "(no code ran)"
+
+
 def extraction_prompt(prompt: Prompt, trajectory: TeacherTrajectory) -> str:
     """The extraction prompt for ``trajectory``: its question, the code that ran, the answer."""
-    code = "\n\n".join(f"```python\n{c.strip()}\n```" for c in trajectory.successful_code) or "(no code ran)"
-    return prompt.render(family=trajectory.task.family, question=trajectory.task.question, code=code,
-                  final_answer=trajectory.final_answer or "(none)")
+    return prompt.render(family=trajectory.task.family, question=trajectory.task.question,
+                         code=extraction_code(trajectory), final_answer=trajectory.final_answer or "(none)")
 
 
 def tool_name(draft: ToolDraft, fallback: str) -> str:

@@ -18,9 +18,11 @@ from pydantic import BaseModel, Field
 
 from teacher.candidates import DistilContext, ToolOutcome, refine_draft
 from teacher.cluster import DEFAULT_THRESHOLD
-from teacher.code_drafts import drafts_from_code, with_trajectory_code
+from teacher.code_drafts import defines_functions, drafts_from_code, with_trajectory_code
 from teacher.distil_errors import BoxWriteError, DraftError, EndpointError
+from teacher.drafts import ToolDraft
 from teacher.extract import TokenCount, ask_for_drafts, extraction_prompt
+from teacher.lift import lift_prompt, lift_to_function
 from teacher.prompts import load_prompt
 from teacher.publishing import BoxTool, BoxWriter
 from teacher.solve import box_session_functions, solve_task
@@ -121,7 +123,7 @@ class Teacher:
         self.clock = clock
         self.limits = Limits.from_settings(settings.sandbox)
         self.tokens = TokenCount()
-        prompts = {name: load_prompt(name) for name in ("extract", "abstract", "repair", "consolidate")}
+        prompts = {name: load_prompt(name) for name in ("extract", "lift", "abstract", "repair", "consolidate")}
         self.context = DistilContext(model=model, sandbox=sandbox, settings=settings, limits=self.limits,
                                      prompts=prompts, tokens=self.tokens, teacher_model=teacher_model,
                                      timeout_s=timeout_s, embedder=embedder, cluster_threshold=cluster_threshold)
@@ -196,20 +198,10 @@ class Teacher:
         return entry.model_copy(update={"tools": [o.model_dump(exclude_none=True) for o in outcomes]})
 
     async def _distil(self, trajectory: TeacherTrajectory, tally: _Tally) -> list[ToolOutcome]:
-        prompt = extraction_prompt(self.context.prompts["extract"], trajectory)
-        try:
-            answer = await ask_for_drafts(self.model, prompt, self.settings.teacher, self.tokens,
-                                          self.context.timeout_s)
-        except DraftError as exc:
-            reason = "teacher-endpoint-failed" if isinstance(exc, EndpointError) else "no-tool-in-answer"
-            drafts = [] if isinstance(exc, EndpointError) else drafts_from_code(trajectory)
-            log.info("task %s: %s%s", trajectory.task.id, exc,
-                     f"; {len(drafts)} draft(s) taken from the trajectory's code" if drafts else "")
-            if not drafts:
-                tally.rejected[reason] += 1
-                return [ToolOutcome(name="(none)", outcome="rejected", reason=reason, detail=str(exc))]
-        else:
-            drafts = with_trajectory_code(answer.drafts, trajectory)
+        drafts, reason, detail = await self._drafts(trajectory)
+        if not drafts:
+            tally.rejected[reason] += 1
+            return [ToolOutcome(name="(none)", outcome="rejected", reason=reason, detail=detail)]
         outcomes = []
         for draft in drafts[:MAX_TOOLS_PER_TASK]:
             tally.extracted += 1
@@ -228,6 +220,35 @@ class Teacher:
                 outcome = await self._publish(spec, outcome, tally)
             outcomes.append(outcome)
         return outcomes
+
+    async def _drafts(self, trajectory: TeacherTrajectory) -> tuple[list[ToolDraft], str, str]:
+        """The drafts of a solved trajectory, or none with the reason and its detail.
+
+        The extraction answer's drafts come first (with the trajectory's own functions where a
+        draft's source is no code); without any function there, the trajectory's functions; without
+        those, one request to lift the solving script into a function.
+        """
+        prompt = extraction_prompt(self.context.prompts["extract"], trajectory)
+        timeout = self.context.timeout_s
+        try:
+            answer = await ask_for_drafts(self.model, prompt, self.settings.teacher, self.tokens, timeout)
+        except EndpointError as exc:
+            return [], "teacher-endpoint-failed", str(exc)
+        except DraftError as exc:
+            drafts, why = drafts_from_code(trajectory), str(exc)
+        else:
+            drafts, why = with_trajectory_code(answer.drafts, trajectory), "the extraction answer defines no function"
+        if any(defines_functions(draft.source) for draft in drafts):
+            return drafts, "", ""
+        try:
+            lifted = await lift_to_function(self.model, lift_prompt(self.context.prompts["lift"], trajectory),
+                                            trajectory, self.settings.teacher, self.tokens, timeout)
+        except EndpointError as exc:
+            return [], "teacher-endpoint-failed", str(exc)
+        log.info("task %s: %s; %d draft(s) lifted from the solving script", trajectory.task.id, why, len(lifted))
+        if lifted:
+            return lifted, "", ""
+        return drafts, "no-tool-in-answer", f"{why}, and the script could not be lifted into one"
 
     async def _publish(self, spec: ToolSpec, outcome: ToolOutcome, tally: _Tally) -> ToolOutcome:
         try:

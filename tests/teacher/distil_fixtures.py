@@ -182,7 +182,7 @@ def _solve_reply(question: str, tasks: dict[str, Task]) -> str:
 
 
 def kind_of(prompt: str) -> str:
-    """Which distil prompt a user message is: extract, abstract, repair or consolidate."""
+    """Which distil prompt a user message is: extract, abstract, repair, consolidate or lift."""
     if "Turn what worked into reusable tools" in prompt:
         return "extract"
     if "does not generalise beyond the task" in prompt:
@@ -191,6 +191,8 @@ def kind_of(prompt: str) -> str:
         return "repair"
     if "ONE consolidated tool" in prompt:
         return "consolidate"
+    if "Rewrite it as ONE general Python function" in prompt:
+        return "lift"
     raise AssertionError(f"unknown distil prompt: {prompt[:200]}")
 
 
@@ -198,9 +200,12 @@ class TeacherBrain:
     """Answers solve prompts by itself and distil prompts through ``handler``; records distil prompts."""
 
     def __init__(self, tasks: list[Task], handler: Handler,
-                 slow: Callable[[str, str], Awaitable[None]] | None = None) -> None:
+                 slow: Callable[[str, str], Awaitable[None]] | None = None,
+                 solve: Callable[[str, dict[str, Task]], str] | None = None) -> None:
+        """``solve`` answers the solve prompts (default: a sound function per task, then its answer)."""
         self.tasks = {t.id: t for t in tasks}
         self.handler = handler
+        self.solve = solve or _solve_reply
         self.slow = slow
         self.distil_prompts: list[tuple[str, str]] = []
         self.model = FunctionModel(self._reply, model="teacher-brain")
@@ -209,7 +214,7 @@ class TeacherBrain:
         system = messages[0].content or ""
         user = next((m.content or "" for m in messages if m.role == "user"), "")
         if system != DISTIL_SYSTEM:
-            return _solve_reply(user, self.tasks)
+            return self.solve(user, self.tasks)
         kind = kind_of(user)
         self.distil_prompts.append((kind, user))
         if self.slow is not None:

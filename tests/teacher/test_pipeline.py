@@ -17,10 +17,12 @@ from teacher.pipeline import RunReport, Teacher
 from teacher.publishing import InProcessBoxWriter
 from teacher.state import RunJournal
 from tests.teacher.distil_fixtures import (
+    PARSE_DATE_QUESTION,
     SOLVE_COUNTDOWN,
     WEEKDAY_NAME,
     Handler,
     TeacherBrain,
+    date_args,
     good_handler,
     task_of_prompt,
     tool_answer,
@@ -246,3 +248,28 @@ async def test_a_tool_the_registry_flags_for_review_is_counted_as_flagged_not_pu
     assert entry.tools[0]["outcome"] == "flagged" and "review" in entry.tools[0]["detail"]
     with pytest.raises(NotFound, match=r"serves no version yet.*1\.0\.0 \(draft\)"):
         served(services, "solve_countdown")
+
+
+async def test_a_solving_script_without_a_function_is_lifted_into_one(
+    make_teacher: TeacherFactory, services: RegistryServices
+) -> None:
+    tasks = weekday_tasks(1)
+    args = date_args(tasks[0])
+
+    def script(question: str, known: dict[str, Task]) -> str:
+        return (f"Thought: datetime knows.\n```python\nfrom datetime import date\n"
+                f"final_answer(date({args['year']}, {args['month']}, {args['day']}).strftime('%A'))\n```")
+
+    def handle(kind: str, prompt: str) -> str:
+        if kind == "lift":
+            call = f"print(weekday_name({args['year']}, {args['month']}, {args['day']}))"
+            return f"```python\n{WEEKDAY_NAME}\n{PARSE_DATE_QUESTION}\n{call}\n```"
+        return "I would rather not write JSON."
+
+    brain = TeacherBrain(tasks, handle, solve=script)
+    report = await make_teacher(brain, consolidate=False).run(tasks)
+    assert [kind for kind, _ in brain.distil_prompts] == ["extract", "lift"]
+    assert "date(" in brain.distil_prompts[1][1] and tasks[0].question in brain.distil_prompts[1][1]
+    assert (report.tools_accepted, report.published, report.rejected) == (1, 1, {})
+    assert report.holdout_checks == {"scored-with-adapter": 1}
+    assert served(services, "weekday_name").tests
