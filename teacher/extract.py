@@ -21,14 +21,14 @@ from teacher.prompts import Prompt
 from teacher.trajectory import TeacherTrajectory
 from toolbox.analysis import build_spec
 from toolbox.errors import LLMError
-from toolbox.llm.base import ChatMessage, ChatModel
+from toolbox.llm.base import ChatMessage, ChatModel, ChatResponse
 from toolbox.sandbox.base import Limits, Sandbox
 from toolbox.settings import TeacherSettings
 from toolbox.spec import CompareMode, Provenance, ToolSpec, ToolTest
 from toolbox.tasks import score
 
-__all__ = ["DraftAnswer", "TokenCount", "ask_for_drafts", "build_candidate", "extraction_code", "extraction_prompt",
-           "mine_tests", "teacher_tests", "tool_name"]
+__all__ = ["DraftAnswer", "TokenCount", "ask_distiller", "ask_for_drafts", "build_candidate", "extraction_code",
+           "extraction_prompt", "mine_tests", "teacher_tests", "tool_name"]
 
 SYSTEM = "You are an expert Python engineer who turns worked solutions into small, general, tested tools."
 
@@ -52,15 +52,15 @@ class TokenCount:
     calls: int = field(default=0)
 
 
-async def ask_for_drafts(model: ChatModel, prompt: str, settings: TeacherSettings, tokens: TokenCount,
-                         timeout_s: float | None = None) -> DraftAnswer:
-    """Ask the teacher ``prompt``; its drafts, or ``DraftError`` saying why there are none.
+async def ask_distiller(model: ChatModel, prompt: str, settings: TeacherSettings, tokens: TokenCount,
+                        timeout_s: float | None = None, *, max_tokens: int | None = None) -> ChatResponse:
+    """One distil request (the engineer's system prompt, then ``prompt``), its tokens counted.
 
-    ``EndpointError`` (a ``DraftError``) when the endpoint failed or took longer than ``timeout_s``.
+    ``EndpointError`` when the endpoint failed or took longer than ``timeout_s``.
     """
     messages = [ChatMessage.system(SYSTEM), ChatMessage.user(prompt)]
     try:
-        call = model.chat(messages, temperature=settings.temperature, max_tokens=max(settings.max_tokens, 1024))
+        call = model.chat(messages, temperature=settings.temperature, max_tokens=max_tokens or settings.max_tokens)
         response = await (asyncio.wait_for(call, timeout_s) if timeout_s else call)
     except TimeoutError as exc:
         raise EndpointError(f"the teacher endpoint timed out after {timeout_s} s") from exc
@@ -69,6 +69,17 @@ async def ask_for_drafts(model: ChatModel, prompt: str, settings: TeacherSetting
     tokens.prompt += response.usage.prompt_tokens
     tokens.completion += response.usage.completion_tokens
     tokens.calls += 1
+    return response
+
+
+async def ask_for_drafts(model: ChatModel, prompt: str, settings: TeacherSettings, tokens: TokenCount,
+                         timeout_s: float | None = None) -> DraftAnswer:
+    """Ask the teacher ``prompt``; its drafts, or ``DraftError`` saying why there are none.
+
+    ``EndpointError`` (a ``DraftError``) when the endpoint failed or took longer than ``timeout_s``.
+    """
+    response = await ask_distiller(model, prompt, settings, tokens, timeout_s,
+                                   max_tokens=max(settings.max_tokens, 1024))
     text = response.content or ""
     return DraftAnswer(parse_drafts(text), response.usage.prompt_tokens, response.usage.completion_tokens, text)
 

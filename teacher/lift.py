@@ -11,17 +11,14 @@ function becomes the draft's adapter, so the held-out gate can run it on other t
 from __future__ import annotations
 
 import ast
-import asyncio
 
 from teacher.code_drafts import drafts_from_cells
-from teacher.distil_errors import EndpointError
 from teacher.drafts import ToolDraft
-from teacher.extract import SYSTEM, TokenCount, extraction_code
+from teacher.extract import TokenCount, ask_distiller, extraction_code
 from teacher.prompts import Prompt
 from teacher.solve import parse_step
 from teacher.trajectory import TeacherTrajectory
-from toolbox.errors import LLMError
-from toolbox.llm.base import ChatMessage, ChatModel
+from toolbox.llm.base import ChatModel
 from toolbox.settings import TeacherSettings
 
 __all__ = ["ADAPTER", "lift_prompt", "lift_to_function"]
@@ -41,17 +38,7 @@ async def lift_to_function(model: ChatModel, prompt: str, trajectory: TeacherTra
 
     ``EndpointError`` when the endpoint failed or took longer than ``timeout_s``.
     """
-    messages = [ChatMessage.system(SYSTEM), ChatMessage.user(prompt)]
-    try:
-        call = model.chat(messages, temperature=settings.temperature, max_tokens=settings.max_tokens)
-        response = await (asyncio.wait_for(call, timeout_s) if timeout_s else call)
-    except TimeoutError as exc:
-        raise EndpointError(f"the teacher endpoint timed out after {timeout_s} s") from exc
-    except LLMError as exc:
-        raise EndpointError(f"the teacher endpoint failed: {exc}") from exc
-    tokens.prompt += response.usage.prompt_tokens
-    tokens.completion += response.usage.completion_tokens
-    tokens.calls += 1
+    response = await ask_distiller(model, prompt, settings, tokens, timeout_s)
     _, code = parse_step(response.content or "")
     if code is None:
         return []
