@@ -57,11 +57,11 @@ logger = get_logger("student.agent")
 ResponseFormatStyle = Literal["json_object", "json_schema"]
 """How ``json`` mode sends its schema: llama.cpp's ``json_object`` + ``schema``, or OpenAI's ``json_schema``."""
 CORE_NAMESPACE = "builtin"
+"""Tools in this namespace are always offered, however large the box."""
 REPEATED_CALL = "You made this same call before; its result is above. Give the final answer now."
 REPEATED_CELL = "You ran this same code before; its result is above. Change the code, or give the final answer now."
 # The model must not write the observation itself (small models do, inventing the output).
 CODE_STOP = ["\nObservation:"]
-"""Tools in this namespace are always offered, however large the box."""
 
 
 def openai_tool(tool: BoxTool, name: str) -> dict[str, Any]:

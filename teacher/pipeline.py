@@ -246,9 +246,9 @@ class Teacher:
         except EndpointError as exc:
             return [], "teacher-endpoint-failed", str(exc)
         log.info("task %s: %s; %d draft(s) lifted from the solving script", trajectory.task.id, why, len(lifted))
-        if lifted:
-            return lifted, "", ""
-        return drafts, "no-tool-in-answer", f"{why}, and the script could not be lifted into one"
+        if lifted or drafts:  # drafts without code yet still get their repair rounds
+            return lifted or drafts, "", ""
+        return [], "no-tool-in-answer", f"{why}, and the script could not be lifted into one"
 
     async def _publish(self, spec: ToolSpec, outcome: ToolOutcome, tally: _Tally) -> ToolOutcome:
         try:
