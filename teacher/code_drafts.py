@@ -133,5 +133,6 @@ def with_trajectory_code(drafts: list[ToolDraft], trajectory: TeacherTrajectory)
                 "source": twin.source, "trajectory_inputs": draft.trajectory_inputs or twin.trajectory_inputs})
         kept.append(draft)
     if not any(defines_functions(draft.source) for draft in kept):
-        kept += [draft for name, draft in from_code.items() if name not in {d.name for d in kept}]
+        named = {draft.name for draft in kept}
+        kept += [draft for name, draft in from_code.items() if name not in named]
     return kept
