@@ -7,28 +7,20 @@ registry or toolbox error becomes one red line on stderr and exit code 1.
 
 from __future__ import annotations
 
-import functools
-import getpass
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel, ValidationError
-from sqlalchemy.engine import Engine
+from pydantic import BaseModel
 
-from registry.errors import RegistryError
+from registry.cli_support import ReasonOpt, RefArg, ToolArg, cli_actor, redact_url, registry_engine, split_qualified
 from registry.models import Role, VersionStatus
-from toolbox.cli import fail
-from toolbox.errors import AnalysisError, ToolboxError
+from toolbox.cli_edge import cli_edge, emit_json, fail
+from toolbox.errors import AnalysisError
 from toolbox.settings import Settings
 
 __all__ = ["corpus_app", "db_app", "keys_app", "tools_app"]
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 db_app = typer.Typer(help="The registry database.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="API keys for the REST API and MCP.", no_args_is_help=True, add_completion=False)
@@ -37,80 +29,22 @@ corpus_app = typer.Typer(help="Retrieval corpora for the builtin retrieve tool."
                          add_completion=False)
 
 
-def _edge(func: Callable[P, R]) -> Callable[P, R]:
-    """Translate registry and toolbox errors into a red one-line message and exit code 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except (RegistryError, ToolboxError) as exc:
-            raise fail(str(exc) or type(exc).__name__) from None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "input"
-            raise fail(f"{where}: {first['msg']}") from None
-
-    return wrapper
-
-
-def _emit(value: Any) -> None:
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json")
-    elif isinstance(value, list):
-        value = [item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in value]
-    typer.echo(json.dumps(value, indent=2, default=str))
-
-
-def _actor() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"cli:{user}"[:64]
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
-@contextmanager
-def _engine(settings: Settings | None = None) -> Iterator[Engine]:
-    """The configured database, migrated to the newest schema."""
-    from registry.db import engine_from_settings
-    from registry.migrations import upgrade
-
-    engine = engine_from_settings(settings or Settings())
-    try:
-        upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-
-
-def _split(qualified: str) -> tuple[str, str]:
-    namespace, dot, name = qualified.partition(".")
-    return (namespace, name) if dot else ("default", namespace)
-
-
 # -- db ---------------------------------------------------------------------------------------
 
 
 @db_app.command("upgrade")
-@_edge
+@cli_edge
 def db_upgrade() -> None:
     """Create or migrate the registry database to the newest schema."""
     from registry.migrations import current_revision
 
     settings = Settings()
-    with _engine(settings) as engine, engine.connect() as connection:
-        _emit({"database": _redact(settings.database_url), "revision": current_revision(connection)})
+    with registry_engine(settings) as engine, engine.connect() as connection:
+        emit_json({"database": redact_url(settings.database_url), "revision": current_revision(connection)})
 
 
 @db_app.command("current")
-@_edge
+@cli_edge
 def db_current() -> None:
     """Show the database's schema revision and the newest one, without migrating."""
     from registry.db import engine_from_settings
@@ -123,7 +57,7 @@ def db_current() -> None:
             revision = current_revision(connection)
     finally:
         engine.dispose()
-    _emit({"database": _redact(settings.database_url), "revision": revision, "head": head_revision()})
+    emit_json({"database": redact_url(settings.database_url), "revision": revision, "head": head_revision()})
 
 
 # -- keys -------------------------------------------------------------------------------------
@@ -136,7 +70,7 @@ def _key_json(key: Any) -> dict[str, Any]:
 
 
 @keys_app.command("create")
-@_edge
+@cli_edge
 def keys_create(
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
     role: Annotated[Role, typer.Option(help="reader, curator or admin.")] = Role.reader,
@@ -145,37 +79,37 @@ def keys_create(
     """Create a key and print it with its secret (shown only this once)."""
     from registry.service.keys import create_key
 
-    with _engine() as engine:
-        key, secret = create_key(engine, name=name, role=role, namespaces=namespace or [], actor=_actor())
-    _emit({**_key_json(key), "secret": secret})
+    with registry_engine() as engine:
+        key, secret = create_key(engine, name=name, role=role, namespaces=namespace or [], actor=cli_actor())
+    emit_json({**_key_json(key), "secret": secret})
     typer.secho("Store the secret now: it cannot be shown again.", fg=typer.colors.YELLOW, err=True)
 
 
 @keys_app.command("list")
-@_edge
+@cli_edge
 def keys_list(all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False) -> None:
     """List keys (never their secrets)."""
     from registry.service.keys import list_keys
 
-    with _engine() as engine:
-        _emit([_key_json(key) for key in list_keys(engine, include_revoked=all_keys)])
+    with registry_engine() as engine:
+        emit_json([_key_json(key) for key in list_keys(engine, include_revoked=all_keys)])
 
 
 @keys_app.command("revoke")
-@_edge
+@cli_edge
 def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id or prefix.")]) -> None:
     """Revoke a key."""
     from registry.service.keys import revoke_key
 
-    with _engine() as engine:
-        _emit(_key_json(revoke_key(engine, key, actor=_actor())))
+    with registry_engine() as engine:
+        emit_json(_key_json(revoke_key(engine, key, actor=cli_actor())))
 
 
 # -- tools ------------------------------------------------------------------------------------
 
 
 @tools_app.command("publish")
-@_edge
+@cli_edge
 def tools_publish(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The tool's Python module.")],
     tests: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
@@ -206,21 +140,21 @@ def tools_publish(
                           description=description, tests=cases, allowed_imports=settings.sandbox.allowed_imports)
     except AnalysisError as exc:
         findings = [f.model_dump(mode="json") if isinstance(f, BaseModel) else f for f in exc.findings]
-        _emit(PublishOutcome(kind="rejected", reasons=[str(exc)], findings=findings))
+        emit_json(PublishOutcome(kind="rejected", reasons=[str(exc)], findings=findings))
         raise typer.Exit(1) from None
-    with _engine(settings) as engine:
+    with registry_engine(settings) as engine:
         services = build_services(settings, engine=engine)
         try:
-            outcome = services.publisher.publish(spec, actor=_actor(), activate=activate, changelog=changelog)
+            outcome = services.publisher.publish(spec, actor=cli_actor(), activate=activate, changelog=changelog)
         finally:
             services.close()
-    _emit(outcome)
+    emit_json(outcome)
     if outcome.kind == "rejected":
         raise typer.Exit(1)
 
 
 @tools_app.command("list")
-@_edge
+@cli_edge
 def tools_list(
     namespace: Annotated[str | None, typer.Option(help="Only this namespace.")] = None,
     status: Annotated[VersionStatus | None, typer.Option(help="Only tools with a version in this status.")] = None,
@@ -231,12 +165,12 @@ def tools_list(
     """List tools (one page; follow next_cursor)."""
     from registry.service.queries import list_tools
 
-    with _engine() as engine:
-        _emit(list_tools(engine, namespace=namespace, status=status, tag=tag, cursor=cursor, limit=limit))
+    with registry_engine() as engine:
+        emit_json(list_tools(engine, namespace=namespace, status=status, tag=tag, cursor=cursor, limit=limit))
 
 
 @tools_app.command("show")
-@_edge
+@cli_edge
 def tools_show(
     tool: Annotated[str, typer.Argument(help="NAMESPACE.NAME")],
     ref: Annotated[str | None, typer.Option(help="Show one version (id, semver, alias or 'latest').")] = None,
@@ -244,13 +178,13 @@ def tools_show(
     """Show a tool with its versions, or one version in full."""
     from registry.service.queries import get_tool, get_version
 
-    namespace, name = _split(tool)
-    with _engine() as engine:
-        _emit(get_version(engine, namespace, name, ref) if ref else get_tool(engine, namespace, name))
+    namespace, name = split_qualified(tool)
+    with registry_engine() as engine:
+        emit_json(get_version(engine, namespace, name, ref) if ref else get_tool(engine, namespace, name))
 
 
 @tools_app.command("search")
-@_edge
+@cli_edge
 def tools_search(
     query: Annotated[str, typer.Argument(help="What the tool should do.")],
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many hits.")] = 10,
@@ -261,13 +195,13 @@ def tools_search(
     from toolbox.embeddings import create_embedder
 
     settings = Settings()
-    with _engine(settings) as engine:
+    with registry_engine(settings) as engine:
         index = SearchIndex(engine, create_embedder(settings.embeddings))
-        _emit(index.search(query, k=k, namespaces=namespace or None))
+        emit_json(index.search(query, k=k, namespaces=namespace or None))
 
 
 @tools_app.command("diff")
-@_edge
+@cli_edge
 def tools_diff(
     tool: Annotated[str, typer.Argument(help="NAMESPACE.NAME")],
     base: Annotated[str, typer.Argument(help="The older version (any ref).")],
@@ -276,34 +210,31 @@ def tools_diff(
     """Source and schema diff of two versions, with the semver classification."""
     from registry.service.diff import diff_versions
 
-    namespace, name = _split(tool)
-    with _engine() as engine:
-        _emit(diff_versions(engine, namespace, name, base, head))
+    namespace, name = split_qualified(tool)
+    with registry_engine() as engine:
+        emit_json(diff_versions(engine, namespace, name, base, head))
 
 
 def _lifecycle(action: str, tool: str, ref: str, **kwargs: Any) -> None:
     from registry.service.curation import Curator
 
-    namespace, name = _split(tool)
-    with _engine() as engine:
+    namespace, name = split_qualified(tool)
+    with registry_engine() as engine:
         method = getattr(Curator(engine), action)
-        _emit(method(namespace, name, ref, actor=_actor(), **kwargs))
+        emit_json(method(namespace, name, ref, actor=cli_actor(), **kwargs))
 
 
-ToolArg = Annotated[str, typer.Argument(help="NAMESPACE.NAME")]
-RefArg = Annotated[str, typer.Argument(help="Version id, semver, alias or 'latest'.")]
-ReasonOpt = Annotated[str, typer.Option(help="Why (kept in the audit log).")]
 
 
 @tools_app.command("approve")
-@_edge
+@cli_edge
 def tools_approve(tool: ToolArg, ref: RefArg, reason: ReasonOpt = "") -> None:
     """Make a version active."""
     _lifecycle("approve", tool, ref, reason=reason)
 
 
 @tools_app.command("deprecate")
-@_edge
+@cli_edge
 def tools_deprecate(
     tool: ToolArg, ref: RefArg, reason: ReasonOpt = "",
     replacement: Annotated[str | None, typer.Option(help="NAMESPACE.NAME@REF to use instead.")] = None,
@@ -313,14 +244,14 @@ def tools_deprecate(
 
 
 @tools_app.command("yank")
-@_edge
+@cli_edge
 def tools_yank(tool: ToolArg, ref: RefArg, reason: ReasonOpt = "") -> None:
     """Withdraw a version: it is never served again."""
     _lifecycle("yank", tool, ref, reason=reason)
 
 
 @tools_app.command("restore")
-@_edge
+@cli_edge
 def tools_restore(tool: ToolArg, ref: RefArg, reason: ReasonOpt = "") -> None:
     """Make a deprecated or yanked version active again."""
     _lifecycle("restore", tool, ref, reason=reason)
@@ -330,7 +261,7 @@ def tools_restore(tool: ToolArg, ref: RefArg, reason: ReasonOpt = "") -> None:
 
 
 @corpus_app.command("add")
-@_edge
+@cli_edge
 def corpus_add(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
                                          help='JSONL, one {"id"?, "title"?, "text"} object a line.')],
@@ -345,17 +276,17 @@ def corpus_add(
     except (OSError, UnicodeDecodeError) as exc:
         raise fail(f"cannot read {file}: {exc}") from None
     settings = Settings()
-    with _engine(settings) as engine:
+    with registry_engine(settings) as engine:
         count = CorpusService(engine, create_embedder(settings.embeddings)).add_jsonl(text, corpus=corpus,
-                                                                                      actor=_actor())
-    _emit({"corpus": corpus, "added": count})
+                                                                                      actor=cli_actor())
+    emit_json({"corpus": corpus, "added": count})
 
 
 @corpus_app.command("list")
-@_edge
+@cli_edge
 def corpus_list() -> None:
     """List the corpora with their document counts."""
     from registry.service.corpus import list_corpora
 
-    with _engine() as engine:
-        _emit(list_corpora(engine))
+    with registry_engine() as engine:
+        emit_json(list_corpora(engine))

@@ -1,19 +1,22 @@
 """The registry's exception hierarchy; REST routes and the CLI translate these at the edge.
 
-    RegistryError
-    ├── NotFound            no such tool, version, alias or key (404)
-    ├── Conflict            the change contradicts the current state (409)
-    ├── InvalidRequest      the input breaks a rule the caller can fix (422)
-    ├── Unauthorized        no or unknown credentials (401)
-    └── Forbidden           the credentials lack the role or namespace (403)
+    ToolboxError            (toolbox.errors: the one base every package's errors derive from)
+    └── RegistryError
+        ├── NotFound        no such tool, version, alias or key (404)
+        ├── Conflict        the change contradicts the current state (409)
+        ├── InvalidRequest  the input breaks a rule the caller can fix (422)
+        ├── Unauthorized    no or unknown credentials (401)
+        └── Forbidden       the credentials lack the role or namespace (403)
 """
 
 from __future__ import annotations
 
+from toolbox.errors import ToolboxError
+
 __all__ = ["Conflict", "Forbidden", "InvalidRequest", "NotFound", "RegistryError", "Unauthorized"]
 
 
-class RegistryError(Exception):
+class RegistryError(ToolboxError):
     """Base of every error the registry raises on purpose; ``status`` suits an HTTP answer."""
 
     status = 400

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from registry.cli import ReasonOpt, RefArg, ToolArg, _actor, _edge, _emit, _engine, _split
+from registry.cli_support import ReasonOpt, RefArg, ToolArg, cli_actor, registry_engine, split_qualified
+from toolbox.cli_edge import cli_edge, emit_json
 
 __all__ = ["review_app"]
 
@@ -18,7 +19,7 @@ review_app = typer.Typer(help="The review queue: drafts and flagged versions wai
 
 
 @review_app.command("list")
-@_edge
+@cli_edge
 def review_list(
     namespace: Annotated[str | None, typer.Option(help="Only this namespace.")] = None,
     flagged: Annotated[bool, typer.Option("--flagged", help="Only versions flagged at publish.")] = False,
@@ -27,27 +28,27 @@ def review_list(
     """List the versions waiting for review, flagged first, with their poisoning findings."""
     from registry.service.review import review_queue
 
-    with _engine() as engine:
-        _emit(review_queue(engine, namespace=namespace, flagged_only=flagged, limit=limit))
+    with registry_engine() as engine:
+        emit_json(review_queue(engine, namespace=namespace, flagged_only=flagged, limit=limit))
 
 
 def _decide(action: str, tool: str, ref: str, reason: str) -> None:
     from registry.service.curation import Curator
 
-    namespace, name = _split(tool)
-    with _engine() as engine:
-        _emit(getattr(Curator(engine), action)(namespace, name, ref, actor=_actor(), reason=reason))
+    namespace, name = split_qualified(tool)
+    with registry_engine() as engine:
+        emit_json(getattr(Curator(engine), action)(namespace, name, ref, actor=cli_actor(), reason=reason))
 
 
 @review_app.command("approve")
-@_edge
+@cli_edge
 def review_approve(tool: ToolArg, ref: RefArg, reason: ReasonOpt = "") -> None:
     """Approve a queued version: draft → active, served from now on (audited with its findings)."""
     _decide("approve", tool, ref, reason)
 
 
 @review_app.command("reject")
-@_edge
+@cli_edge
 def review_reject(tool: ToolArg, ref: RefArg, reason: ReasonOpt = "") -> None:
     """Reject a queued version: draft → yanked, never served (audited with its findings)."""
     _decide("reject", tool, ref, reason)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from toolbox.cli import fail
+from toolbox.cli_edge import fail
 from toolbox.settings import Settings
 
 __all__ = ["mcp_app", "serve_app"]
@@ -23,7 +23,6 @@ def serve(
     """Serve REST under /api/v1 (docs at /docs) and MCP at /mcp until interrupted."""
     import uvicorn
 
-    from registry.errors import RegistryError
     from server.app import create_app
     from toolbox.errors import ToolboxError
 
@@ -33,7 +32,7 @@ def serve(
         settings.server = settings.server.model_copy(update=updates)
     try:
         app = create_app(settings)
-    except (RegistryError, ToolboxError) as exc:
+    except ToolboxError as exc:
         raise fail(str(exc)) from None
     uvicorn.run(app, host=settings.server.host, port=settings.server.port, proxy_headers=False,
                 server_header=False, log_level=settings.log_level.lower(), timeout_graceful_shutdown=3)
@@ -44,11 +43,10 @@ def mcp() -> None:
     """Serve MCP over stdin/stdout, for clients that start servers as subprocesses."""
     import anyio
 
-    from registry.errors import RegistryError
     from server.stdio import serve_stdio
     from toolbox.errors import ToolboxError
 
     try:
         anyio.run(serve_stdio, Settings())
-    except (RegistryError, ToolboxError) as exc:
+    except ToolboxError as exc:
         raise fail(str(exc)) from None

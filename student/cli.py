@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from toolbox.cli import fail
+from toolbox.cli_edge import fail
 
 __all__ = ["ask_app", "eval_app"]
 

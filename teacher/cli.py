@@ -24,12 +24,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from registry.errors import RegistryError
 from registry.schemas import TrajectoryRecord
 from teacher.pipeline import ProgressEvent, RunReport, Teacher
 from teacher.publishing import BoxWriter, InProcessBoxWriter, RemoteBoxWriter
 from teacher.state import RunJournal, journal_path
-from toolbox.cli import fail
+from toolbox.cli_edge import fail
 from toolbox.errors import ToolboxError
 from toolbox.llm.base import ChatModel
 from toolbox.sandbox.base import Sandbox
@@ -165,7 +164,7 @@ def teach(
                               ftp=ftp, on_progress=on_progress)
             progress.update(bar, completed=len(journal.finished().keys() & {t.id for t in tasks}))
             report = asyncio.run(_teach(teacher, tasks, chat))
-    except (ToolboxError, RegistryError) as exc:
+    except ToolboxError as exc:
         raise fail(str(exc)) from None
     _print_report(report, as_json)
 
@@ -205,7 +204,7 @@ def list_trajectories(registry: _REGISTRY = None, api_key: _KEY = None, run_id: 
     """List stored trajectories as JSON lines: id, task, status, correctness, tokens."""
     try:
         records = _records(Settings(), registry, api_key, run_id=run_id, task_id=task_id, limit=limit)
-    except (ToolboxError, RegistryError) as exc:
+    except ToolboxError as exc:
         raise fail(str(exc)) from None
     for rec in records:
         typer.echo(json.dumps({"id": rec.id, "run_id": rec.run_id, "task_id": rec.task_id, "family": rec.family,
@@ -234,7 +233,7 @@ def show_trajectory(trajectory_id: Annotated[str, typer.Argument(help="The traje
                 record = services.trajectories.get(trajectory_id)
             finally:
                 services.close()
-    except (ToolboxError, RegistryError, httpx.HTTPError) as exc:
+    except (ToolboxError, httpx.HTTPError) as exc:
         raise fail(str(exc)) from None
     typer.echo(record.model_dump_json(indent=2))
 
@@ -254,7 +253,7 @@ def export_trajectories(
         raise fail(f"unknown --format {output_format!r}; the one format is 'log-data'")
     try:
         records = _records(Settings(), registry, api_key, run_id=run_id, task_id=task_id, limit=limit)
-    except (ToolboxError, RegistryError) as exc:
+    except ToolboxError as exc:
         raise fail(str(exc)) from None
     if output is None:
         count = export_log_data(records, sys.stdout, only_correct=only_correct)

@@ -16,11 +16,12 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from toolbox.cli_edge import fail
 from toolbox.errors import ToolboxError
 from toolbox.logging import configure_logging
 from toolbox.settings import Settings
 
-__all__ = ["app", "fail", "main"]
+__all__ = ["app", "main"]
 
 # sub-command -> "module:attribute" of a typer app, imported on first use
 LAZY_COMMANDS: dict[str, str] = {
@@ -57,12 +58,6 @@ class _LazyGroup(TyperGroup):
 
 app = typer.Typer(cls=_LazyGroup, help="Distillery: a training-free MCP toolbox server and registry.",
                   no_args_is_help=True)
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print ``error: message`` in red on stderr; returns the ``typer.Exit`` to raise (every CLI's edge)."""
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code)
 
 
 @app.callback()

@@ -1,6 +1,7 @@
-"""The toolbox's exception hierarchy.
+"""The toolbox's exception hierarchy, and the one base every package's errors derive from.
 
-    ToolboxError
+    ToolboxError               every error Distillery raises on purpose (registry, teacher and
+    │                          student hierarchies derive from it, so each edge catches one type)
     ├── ConfigError            settings that cannot work together
     ├── SpecError              a ToolSpec that breaks its own rules
     ├── AnalysisError          source that fails static analysis (carries the findings)
@@ -11,7 +12,8 @@
     └── EmbeddingError         an embedder failed
 
 A tool that raises, times out or exceeds a limit is *not* an exception here: the sandbox
-returns it as a failed ``RunResult``. Other packages translate these at their edges.
+returns it as a failed ``RunResult``. Every package translates these at its edges (CLI:
+``toolbox.cli_edge``; REST: problem details; MCP: ``isError`` results).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ __all__ = [
 
 
 class ToolboxError(Exception):
-    """Base of every error the toolbox raises on purpose."""
+    """Base of every error Distillery raises on purpose, in every package."""
 
 
 class ConfigError(ToolboxError):

@@ -23,7 +23,7 @@ from student.eval.evaluate import EvalOutcome, check_config, evaluate
 from student.eval.report import compare_chart, comparison_table
 from student.eval.results import EvalError
 from student.eval.systems import AgentFactory, student_agent_factory
-from toolbox.cli import fail
+from toolbox.cli_edge import fail
 from toolbox.errors import ToolboxError
 from toolbox.llm.endpoint import Endpoint, chat_endpoint
 from toolbox.settings import Settings
@@ -140,10 +140,10 @@ def run_command(
                            local_default=settings.student.model) as endpoint, \
                 _server_url(settings, config) as where:
             outcome = asyncio.run(_evaluate(config, settings, endpoint, where, console))
-    except (ToolboxError, EvalError) as exc:
+    except ToolboxError as exc:
         raise fail(str(exc)) from None
     except ExceptionGroup as group:  # an error raised while the box connection's task group was open
-        ours, others = group.split(lambda exc: isinstance(exc, ToolboxError | EvalError))
+        ours, others = group.split(lambda exc: isinstance(exc, ToolboxError))
         if ours is None or others is not None:
             raise
         raise fail(str(_first_leaf(ours))) from None

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from toolbox.cli import fail
+from toolbox.cli_edge import fail
 from toolbox.tasks.families import SPLITS, Split, families, make_tasks
 from toolbox.tasks.loading import dump_tasks
 from toolbox.tasks.model import TaskError

@@ -23,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from toolbox.cli import fail
+from toolbox.cli_edge import fail
 from toolbox.errors import ToolboxError
 from toolbox.llm.local.catalog import CATALOG, LocalModelError, card, model_path, models_dir
 from toolbox.llm.local.pull import pull_model
