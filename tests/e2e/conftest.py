@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +88,12 @@ def _clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
     env.update(extra)
     return env
+
+
+@pytest.fixture(scope="session")
+def child_env() -> Callable[..., dict[str, str]]:
+    """``child_env(**extra)``: this environment without DISTILLERY_ and provider variables, plus ``extra``."""
+    return _clean_env
 
 
 def _node_env() -> dict[str, str]:
