@@ -2,7 +2,7 @@
 # Set up and run Distillery on a fresh machine.
 #   scripts/dev.sh setup   system packages (bubblewrap) + .venv with the project and its dev tools
 #   scripts/dev.sh run     setup, publish the example tools, serve REST + MCP on the embedded default (SQLite)
-#   scripts/dev.sh test    setup, start the services the suite uses, then lint, type-check and test
+#   scripts/dev.sh test    setup (+ Chromium), start the services the suite uses, then lint, type-check and test
 #   scripts/dev.sh setup-local   the local model runtime (llama.cpp, from a cached wheel) + the small model
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,18 @@ setup_system() {
         log "installing bubblewrap (the sandbox's namespaces)"
         as_root apt-get update -qq
         DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq bubblewrap >/dev/null
+    fi
+}
+
+setup_browser() {
+    # Headless Chromium and its driver for the console's browser tests (pytest -m browser).
+    if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+        log "installing chromium and chromium-driver (the console's browser tests)"
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+    fi
+    if command -v chromedriver >/dev/null; then
+        export DISTILLERY_TEST_BROWSER=required
     fi
 }
 
@@ -98,7 +110,7 @@ case "$cmd" in
         log "serving REST at http://127.0.0.1:8000/api/v1 (docs at /docs) and MCP at http://127.0.0.1:8000/mcp"
         exec .venv/bin/distillery serve ;;
     test)
-        setup_system; setup_venv; setup_node_tools; start_services; setup_local
+        setup_system; setup_venv; setup_node_tools; setup_browser; start_services; setup_local
         log "ruff"; .venv/bin/ruff check .
         log "mypy --strict"; .venv/bin/mypy
         log "pytest"; exec .venv/bin/pytest -q -p no:cacheprovider "${@:2}" ;;
