@@ -7,16 +7,9 @@ The student may not import the server, so ``--box NAMESPACE`` without ``--server
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -27,8 +20,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from student.connection import META_TOOLS, BoxConnection, connect_http
-from student.eval.results import EvalError
 from toolbox.logging import get_logger
+from toolbox.serve_process import ServeProcess
 from toolbox.settings import Settings
 
 __all__ = ["BoxInfo", "Connector", "mcp_url", "open_box", "serve_namespace"]
@@ -72,28 +65,6 @@ def _base_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _distillery() -> list[str]:
-    exe = Path(sys.executable).with_name("distillery")
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("distillery")
-    return [found] if found else [sys.executable, "-c", "from toolbox.cli import main; main()"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-def _log_tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return "(no server log)"
-
-
 @contextmanager
 def serve_namespace(settings: Settings, namespace: str, *, builtin: bool = False,
                     timeout_s: float = HEALTH_TIMEOUT_S) -> Iterator[str]:
@@ -103,48 +74,15 @@ def serve_namespace(settings: Settings, namespace: str, *, builtin: bool = False
     retrieve) beside it. They are off by default: measured on 2026-12-04, the 0.5B student called
     ``retrieve`` on an empty corpus and ``python`` after the box tool had already answered.
     """
-    port = _free_port()
     toolsets = {**settings.server.toolsets, namespace: [namespace, *([BUILTIN_NAMESPACE] if builtin else [])]}
     env = {**os.environ, "DISTILLERY_SERVER__TOOLSETS": json.dumps(toolsets)}
-    base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="distillery-eval-") as scratch:
-        log_path = Path(scratch) / "serve.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [*_distillery(), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        server = ServeProcess.start(env, Path(scratch) / "serve.log", timeout_s=timeout_s)
         try:
-            _wait_healthy(process, base, log_path, timeout_s)
-            logger.info("started distillery serve for namespace %s at %s", namespace, base)
-            yield base
+            logger.info("started distillery serve for namespace %s at %s", namespace, server.url)
+            yield server.url
         finally:
-            _stop(process)
-
-
-def _wait_healthy(process: subprocess.Popen[bytes], base: str, log_path: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if process.poll() is not None:
-            raise EvalError(f"distillery serve exited with {process.returncode} before it was healthy:\n"
-                            f"{_log_tail(log_path)}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return
-        if time.monotonic() >= deadline:
-            _stop(process)
-            raise EvalError(f"distillery serve did not answer {base}/health within {timeout_s:.0f} s:\n"
-                            f"{_log_tail(log_path)}")
-        time.sleep(0.2)
-
-
-def _stop(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=grace_s)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=grace_s)
+            server.stop()
 
 
 async def _revision(url: str, api_key: str | None) -> int | None:
