@@ -28,6 +28,7 @@ __all__ = [
     "ToolPin",
     "ToolVersion",
     "Trajectory",
+    "UsageLatency",
     "UsageStat",
     "VersionLink",
     "VersionStatus",
@@ -182,6 +183,19 @@ class UsageStat(SQLModel, table=True):
     total_latency_ms: float = 0.0
     max_latency_ms: float = 0.0
     last_called_at: datetime | None = None
+    search_calls: int = Field(default=0, description="Calls of a version a search_tools call had just returned "
+                                                     "to the same caller (server.search_memory).")
+
+
+class UsageLatency(SQLModel, table=True):
+    """How many calls of one version on one UTC day fell in one latency bucket (``registry.service.latency``)."""
+
+    __tablename__ = "usage_latency"
+
+    version_id: str = Field(foreign_key="tool_version.id", primary_key=True, max_length=32)
+    day: str = Field(primary_key=True, max_length=10)
+    bucket: int = Field(primary_key=True, description="Index into registry.service.latency.BOUNDS_MS.")
+    calls: int = 0
 
 
 class ApiKey(SQLModel, table=True):

@@ -1,18 +1,21 @@
-"""Usage telemetry: calls, errors and latency per version and UTC day, written in batches.
+"""Usage telemetry: calls, errors, latency and its histogram per version and UTC day, written in batches.
 
 ``UsageRecorder.record`` is O(1) and never touches the database: it adds to an in-memory aggregate
-keyed by ``(version_id, day)`` under a lock. ``flush`` (on demand, or every ``flush_interval_s`` from a
-daemon thread after ``start``) writes the whole batch in one transaction of dialect upserts
-(``INSERT ... ON CONFLICT DO UPDATE`` on SQLite and PostgreSQL). Usage is not a visible registry
-change, so it does not go through ``write_transaction`` and never bumps the revision. A failed flush
-is logged and its batch merged back for the next try, bounded by ``max_pending`` keys.
+keyed by ``(version_id, day)`` under a lock (totals, the call's latency bucket of
+``registry.service.latency``, and whether a ``search_tools`` result led the caller to it).
+``flush`` (on demand, or every ``flush_interval_s`` from a daemon thread after ``start``) writes the
+whole batch in one transaction of dialect upserts (``INSERT ... ON CONFLICT DO UPDATE`` on SQLite
+and PostgreSQL): one ``usage_stat`` row per key and one ``usage_latency`` row per non-empty bucket.
+Usage is not a visible registry change, so it does not go through ``write_transaction`` and never
+bumps the revision. A failed flush is logged and its batch merged back for the next try, bounded by
+``max_pending`` keys.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -25,8 +28,9 @@ from sqlalchemy.orm import load_only
 from sqlmodel import SQLModel, col, select
 
 from registry.db import read_session
-from registry.models import ToolVersion, UsageStat, utcnow
+from registry.models import ToolVersion, UsageLatency, UsageStat, utcnow
 from registry.schemas import VersionUsage
+from registry.service.latency import BUCKETS, bucket_index
 from registry.service.refs import load_tool, semver_key
 from toolbox.logging import get_logger
 
@@ -46,11 +50,15 @@ class _Aggregate:
     total_latency_ms: float = 0.0
     max_latency_ms: float = 0.0
     last_called_at: datetime | None = None
+    search_calls: int = 0
+    buckets: list[int] = field(default_factory=lambda: [0] * BUCKETS)
 
     def merge(self, other: _Aggregate) -> None:
         """Add ``other``'s totals to these."""
         self.calls += other.calls
         self.errors += other.errors
+        self.search_calls += other.search_calls
+        self.buckets = [mine + theirs for mine, theirs in zip(self.buckets, other.buckets, strict=True)]
         self.total_latency_ms += other.total_latency_ms
         self.max_latency_ms = max(self.max_latency_ms, other.max_latency_ms)
         if other.last_called_at is not None and (self.last_called_at is None
@@ -63,6 +71,10 @@ Key = tuple[str, str]
 
 def _table() -> Table:
     return SQLModel.metadata.tables[UsageStat.__tablename__]
+
+
+def _latency_table() -> Table:
+    return SQLModel.metadata.tables[UsageLatency.__tablename__]
 
 
 def _aware_utc(moment: datetime | None) -> datetime | None:
@@ -88,7 +100,7 @@ def _write_batch(connection: Connection, batch: dict[Key, _Aggregate]) -> int:
         log.warning("dropping usage of %d unknown version id(s): %s", len(unknown), ", ".join(sorted(unknown)[:5]))
     rows = [{"version_id": vid, "day": day, "calls": agg.calls, "errors": agg.errors,
              "total_latency_ms": agg.total_latency_ms, "max_latency_ms": agg.max_latency_ms,
-             "last_called_at": agg.last_called_at}
+             "last_called_at": agg.last_called_at, "search_calls": agg.search_calls}
             for (vid, day), agg in sorted(batch.items()) if vid in known]
     if not rows:
         return 0
@@ -103,8 +115,18 @@ def _write_batch(connection: Connection, batch: dict[Key, _Aggregate]) -> int:
         "total_latency_ms": table.c.total_latency_ms + new.total_latency_ms,
         "max_latency_ms": greatest(table.c.max_latency_ms, new.max_latency_ms),
         "last_called_at": greatest(func.coalesce(table.c.last_called_at, new.last_called_at), new.last_called_at),
+        "search_calls": table.c.search_calls + new.search_calls,
     })
     connection.execute(upsert, rows)
+    buckets = [{"version_id": vid, "day": day, "bucket": index, "calls": count}
+               for (vid, day), agg in sorted(batch.items()) if vid in known
+               for index, count in enumerate(agg.buckets) if count]
+    if buckets:
+        latency = _latency_table()
+        bucket_stmt = postgresql.insert(latency) if postgres else sqlite.insert(latency)
+        connection.execute(bucket_stmt.on_conflict_do_update(
+            index_elements=["version_id", "day", "bucket"],
+            set_={"calls": latency.c.calls + bucket_stmt.excluded.calls}), buckets)
     return len(rows)
 
 
@@ -133,11 +155,15 @@ class UsageRecorder:
         with self._lock:
             return len(self._pending)
 
-    def record(self, version_id: str, *, ok: bool, latency_ms: float) -> None:
-        """Count one call of ``version_id`` (O(1), no database access)."""
+    def record(self, version_id: str, *, ok: bool, latency_ms: float, via_search: bool = False) -> None:
+        """Count one call of ``version_id`` (O(1), no database access).
+
+        ``via_search``: a ``search_tools`` call had just returned this version to the same caller.
+        """
         now = self._clock()
         key = (version_id, now.astimezone(UTC).date().isoformat())
         latency = max(float(latency_ms), 0.0)
+        bucket = bucket_index(latency)
         with self._lock:
             agg = self._pending.get(key)
             if agg is None:
@@ -149,6 +175,8 @@ class UsageRecorder:
             agg.errors += 0 if ok else 1
             agg.total_latency_ms += latency
             agg.max_latency_ms = max(agg.max_latency_ms, latency)
+            agg.buckets[bucket] += 1
+            agg.search_calls += 1 if via_search else 0
             if agg.last_called_at is None or now > agg.last_called_at:
                 agg.last_called_at = now
 
