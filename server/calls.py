@@ -29,7 +29,7 @@ __all__ = ["ToolCaller", "error_result", "max_arguments_bytes"]
 logger = get_logger("server.calls")
 max_arguments_bytes = 256 * 1024
 ProgressReporter = Callable[[float, float | None, str | None], Awaitable[None]]
-UsageSink = Callable[[str, bool, float], None]
+UsageSink = Callable[[str, bool, float, bool], None]  # version id, ok, ms, reached via search
 
 
 def error_result(message: str) -> types.CallToolResult:
@@ -51,8 +51,9 @@ class ToolCaller:
         self._lock = threading.Lock()
 
     async def call(self, tool: ResolvedTool, arguments: dict[str, Any],
-                   report_progress: ProgressReporter | None = None) -> types.CallToolResult:
-        """Run ``tool`` on ``arguments`` and shape the MCP result."""
+                   report_progress: ProgressReporter | None = None, *,
+                   via_search: bool = False) -> types.CallToolResult:
+        """Run ``tool`` on ``arguments`` and shape the MCP result (``via_search`` goes to the usage record)."""
         problem = self._argument_problem(tool, arguments)
         if problem is not None:
             return error_result(problem)
@@ -60,7 +61,7 @@ class ToolCaller:
         result = await self._run_with_progress(tool, arguments, report_progress)
         elapsed_ms = (time.perf_counter() - started) * 1000
         if self._record_usage is not None:
-            self._record_usage(tool.version.id, result.ok, elapsed_ms)
+            self._record_usage(tool.version.id, result.ok, elapsed_ms, via_search)
         return self._shape(tool, result)
 
     def _argument_problem(self, tool: ResolvedTool, arguments: dict[str, Any]) -> str | None:

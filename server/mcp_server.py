@@ -29,6 +29,7 @@ from server.calls import error_result
 from server.catalog import CatalogView, Visibility, mcp_name
 from server.meta_tools import CALL_TOOL, META_TOOLS, SEARCH_TOOLS, compact_hit
 from server.runtime import McpRuntime
+from server.search_memory import caller_identity
 from toolbox.logging import get_logger
 
 __all__ = ["DistilleryServer", "build_mcp_server"]
@@ -95,7 +96,7 @@ class _Handlers:
         try:
             name, arguments = params.name, dict(params.arguments or {})
             if name == SEARCH_TOOLS.name:
-                return await self.search(arguments)
+                return await self.search(ctx, arguments)
             if name == CALL_TOOL.name:
                 inner = arguments.get("name")
                 if not isinstance(inner, str) or not isinstance(arguments.get("arguments", {}), dict):
@@ -106,24 +107,31 @@ class _Handlers:
                 tool = await self.lookup(inner)
                 if tool is None:
                     return error_result(f"Unknown tool: {inner}. Use search_tools to find one.")
-                return await self.runtime.caller.call(tool, arguments.get("arguments", {}), ctx.session.report_progress)
+                return await self.runtime.caller.call(tool, arguments.get("arguments", {}), ctx.session.report_progress,
+                                                      via_search=self.found_by_search(ctx, tool))
             builtin = self.builtins.names(self.visibility()).get(name)
             if builtin is not None:
                 return await self.builtins.call(builtin, arguments)
             tool = await self.lookup(name)
             if tool is None:
                 raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}. Use tools/list or search_tools.")
-            return await self.runtime.caller.call(tool, arguments, ctx.session.report_progress)
+            return await self.runtime.caller.call(tool, arguments, ctx.session.report_progress,
+                                                  via_search=self.found_by_search(ctx, tool))
         except MCPError:
             raise
         except Exception:
             logger.exception("tools/call %s failed inside the server", params.name)
             return error_result("InternalError: the server could not complete this call; it has been logged.")
 
+    def found_by_search(self, ctx: ServerRequestContext[Any, Any], tool: ResolvedTool) -> bool:
+        """Whether a recent search_tools result showed this caller ``tool`` (``server.search_memory``)."""
+        return self.runtime.searches.reached_via_search(caller_identity(caller_principal(), ctx.request),
+                                                        tool.version.id)
+
     async def lookup(self, name: str) -> ResolvedTool | None:
         return (await self.view(self.visibility())).served.get(name)
 
-    async def search(self, arguments: dict[str, Any]) -> types.CallToolResult:
+    async def search(self, ctx: ServerRequestContext[Any, Any], arguments: dict[str, Any]) -> types.CallToolResult:
         query, k = arguments.get("query"), arguments.get("k", 5)
         if not isinstance(query, str) or not query.strip():
             return error_result("Invalid arguments: search_tools needs a non-empty 'query' string.")
@@ -135,7 +143,10 @@ class _Handlers:
         hits = await anyio.to_thread.run_sync(
             lambda: self.runtime.services.index.search(query, k=k, namespaces=namespaces))
         names = [visibility.tool_name(hit.namespace, hit.name) for hit in hits]
-        found = [compact_hit(view.served[name], name) for name in names if name in view.served]
+        shown = [name for name in names if name in view.served]
+        self.runtime.searches.remember(caller_identity(caller_principal(), ctx.request),
+                                       [view.served[name].version.id for name in shown])
+        found = [compact_hit(view.served[name], name) for name in shown]
         payload = {"tools": found}
         return types.CallToolResult(content=[types.TextContent(type="text", text=json.dumps(payload))],
                                     structured_content=payload)

@@ -13,6 +13,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from registry.container import RegistryServices
 from server.calls import ToolCaller
 from server.catalog import ToolCatalog
+from server.search_memory import SearchMemory
 from server.watcher import RevisionWatcher
 from toolbox.logging import get_logger
 from toolbox.sandbox import Limits
@@ -33,9 +34,11 @@ class McpRuntime:
         self.caller = ToolCaller(
             services.sandbox,
             Limits.from_settings(settings.sandbox),
-            record_usage=lambda version_id, ok, ms: services.usage.record(version_id, ok=ok, latency_ms=ms),
+            record_usage=lambda version_id, ok, ms, via_search: services.usage.record(
+                version_id, ok=ok, latency_ms=ms, via_search=via_search),
             progress_interval_s=progress_interval_s,
         )
+        self.searches = SearchMemory(settings.server.search_window_s)
         self.bus = InMemorySubscriptionBus()
         self.watcher = RevisionWatcher(services.engine, poll_interval_s=settings.server.revision_poll_s)
         self.watcher.add_listener(self._announce)

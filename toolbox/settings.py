@@ -146,6 +146,11 @@ class ServerSettings(BaseModel):
     toolsets: dict[str, list[str]] = Field(
         default_factory=dict, description="Endpoint name -> namespaces it shows (/mcp/<name>)."
     )
+    search_window_s: float = Field(
+        default=600.0, gt=0,
+        description="A call counts as reached via search_tools when a search_tools result named the version "
+                    "to the same caller (key, else MCP session, else client address) this many seconds before.",
+    )
 
 
 class AuthSettings(BaseModel):
