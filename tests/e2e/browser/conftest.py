@@ -36,7 +36,7 @@ from tests.server.support import sandbox_uid
 from tests.support.serve import DISTILLERY, ServerProcess
 
 if TYPE_CHECKING:
-    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.chrome.webdriver import WebDriver
     from selenium.webdriver.remote.webelement import WebElement
 
 __all__ = ["ConsoleBox", "ConsolePage"]
@@ -49,8 +49,7 @@ BROWSER_ENV = "DISTILLERY_TEST_BROWSER"
 SCREENSHOTS_ENV = "DISTILLERY_TEST_SCREENSHOTS"
 WAIT_S = 20.0
 INSTALL_HINT = ("install Chromium and its driver with 'apt-get install -y chromium chromium-driver' and Selenium "
-                "with \".venv/bin/pip install -e '.[dev]'\" (scripts/dev.sh test does both); "
-                f"set {BROWSER_ENV}=skip to skip the browser tests instead")
+                "with \".venv/bin/pip install -e '.[dev]'\" (scripts/dev.sh test does both)")
 _LOCATORS = ("script[src]", "link[href]", "img[src]", "iframe[src]", "source[src]", "video[src]", "audio[src]",
              "object[data]", "embed[src]")
 _ASSET_URLS_JS = (f"return [...document.querySelectorAll({', '.join(_LOCATORS)!r})]"
@@ -120,8 +119,9 @@ def console_box(child_env: Callable[..., dict[str, str]],
 def _browser_missing(reason: str, in_ci: bool) -> NoReturn:
     message = f"{reason}: {INSTALL_HINT}"
     if os.environ.get(BROWSER_ENV) == "skip" and not in_ci:
-        pytest.skip(message)
-    pytest.fail(message)
+        pytest.skip(f"{message} ({BROWSER_ENV}=skip)")
+    pytest.fail(f"{message}; CI never skips the browser tests" if in_ci
+                else f"{message}; or set {BROWSER_ENV}=skip to skip them")
 
 
 @pytest.fixture(scope="session")
@@ -166,7 +166,7 @@ class ConsolePage:
     def open(self, path: str) -> None:
         """Load ``path`` (e.g. ``/ui/review``) and check the page."""
         self.driver.get(self.box.url(path))
-        self._settled()
+        self.check_page()
 
     def click(self, element: WebElement) -> None:
         """Click a link or a submit button and wait until the next page has replaced this one."""
@@ -275,9 +275,11 @@ class ConsolePage:
         old = self.find("html")
         action()
         WebDriverWait(self.driver, WAIT_S).until(expected_conditions.staleness_of(old))
-        self._settled()
+        self.check_page()
 
-    def _settled(self) -> None:
+    def check_page(self) -> None:
+        """Wait for the page to load, then check it: still the console, every asset from this server, a
+        stylesheet, no browser error; save its screenshot when asked to."""
         from selenium.webdriver.support.wait import WebDriverWait
 
         WebDriverWait(self.driver, WAIT_S).until(
@@ -288,13 +290,19 @@ class ConsolePage:
         foreign = [url for url in assets if not url.startswith(f"{self.box.base_url}/")]
         assert not foreign, f"{path} loads assets from elsewhere (the console must work offline): {foreign}"
         assert any(url.endswith(".css") for url in assets), f"{path} loaded no stylesheet: {assets}"
-        errors = [entry for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"
+        errors = [entry for entry in _browser_log(self.driver) if entry["level"] == "SEVERE"
                   and not _is_expected_error(entry["message"])]
         assert not errors, f"the browser logged errors on {path}: {errors}"
         self.visited.append(path)
         if self.screenshots is not None:
             slug = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")[:80]
             self.driver.save_screenshot(str(self.screenshots / f"{len(self.visited):02d}-{slug}.png"))
+
+
+def _browser_log(driver: WebDriver) -> list[dict[str, Any]]:
+    """The browser's console and network log entries since the last call (which drains it)."""
+    entries: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
+    return entries
 
 
 def _is_expected_error(message: str) -> bool:
@@ -315,5 +323,5 @@ def console(chromium: WebDriver, console_box: ConsoleBox, request: pytest.Fixtur
     page = ConsolePage(chromium, console_box, screenshots)
     chromium.get(console_box.url("/ui/login"))
     chromium.delete_all_cookies()
-    chromium.get_log("browser")
+    _browser_log(chromium)
     yield page

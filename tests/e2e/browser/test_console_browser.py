@@ -81,8 +81,8 @@ def test_a_curator_approves_the_flagged_tool_and_the_audit_log_shows_it(console:
     assert "flagged" in console.find("h2", entry).text
     findings = console.rows("table.findings")
     assert any("drop its instructions" in row[3] or "instruction" in row[0] for row in findings), findings
-    approve = next(form for form in console.find_all("form", entry) if form.get_attribute("action").endswith(
-        "/approve"))
+    approve = next(form for form in console.find_all("form", entry)
+                   if (form.get_attribute("action") or "").endswith("/approve"))
     console.find("input[name=reason]", approve).send_keys("checked the injected sentence; approved for the test")
     console.click(console.button(approve, "Approve"))
     assert console.path == "/ui/review?done=approve"
@@ -91,7 +91,7 @@ def test_a_curator_approves_the_flagged_tool_and_the_audit_log_shows_it(console:
 
     console.click_link("Audit log")
     assert console.heading == "Audit log"
-    rows = [row for row in console.rows("table.audit") if FLAGGED in row[3] and "approve" in row[2]]
+    rows = [row for row in console.rows("table.audit") if row[2:4] == ["approve", f"{FLAGGED}@1.0.0"]]
     assert rows, console.rows("table.audit")
     assert "curator-ada" in rows[0][1] and rows[0][4] == "checked the injected sentence; approved for the test"
 
@@ -120,3 +120,11 @@ def test_a_read_only_key_is_refused_and_nothing_changes(console: ConsolePage, co
     assert _status_over_rest(console_box, f"{NAMESPACE}.solve24", "1.0.0") == "active"
     assert console.audit_rows() == audit_before
 
+
+
+def test_the_offline_check_catches_an_asset_from_elsewhere(console: ConsolePage) -> None:
+    console.open("/ui")
+    console.driver.execute_script("const s = document.createElement('script');"
+                                  "s.src = 'https://cdn.example.com/lib.js'; document.head.appendChild(s);")
+    with pytest.raises(AssertionError, match=r"loads assets from elsewhere.*https://cdn\.example\.com/lib\.js"):
+        console.check_page()

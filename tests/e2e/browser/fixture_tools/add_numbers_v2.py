@@ -1,4 +1,4 @@
-"""Version 2 of examples/tools/add_numbers.py: the same sum, optionally rounded (a compatible addition)."""
+"""Sum a list of numbers without floating-point drift."""
 
 import math
 
