@@ -19,6 +19,7 @@ from registry.api.problems import Problem, install_problem_handlers
 from registry.api.routes_curation import router as curation_router
 from registry.api.routes_ops import health_router, keys_router
 from registry.api.routes_publish import router as publish_router
+from registry.api.routes_reports import router as reports_router
 from registry.api.routes_review import router as review_router
 from registry.api.routes_tools import router as tools_router
 from registry.api.routes_trajectories import router as trajectories_router
@@ -66,8 +67,8 @@ def include_registry_routes(app: FastAPI, services: RegistryServices, settings: 
     metrics = RequestMetrics()
     app.state.distillery_api = ApiContext(services=services, settings=settings,
                                           reads_open=settings.auth.reads_open(settings.server.host), metrics=metrics)
-    for router in (tools_router, publish_router, curation_router, review_router, trajectories_router, health_router,
-                   keys_router):
+    for router in (tools_router, publish_router, curation_router, review_router, trajectories_router, reports_router,
+                   health_router, keys_router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router, include_in_schema=False)
     install_problem_handlers(app)
