@@ -30,6 +30,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "tools": "registry.cli:tools_app",
     "corpus": "registry.cli:corpus_app",
     "review": "registry.review_cli:review_app",
+    "report": "registry.report_cli:report_app",
     "serve": "server.cli:serve_app",
     "mcp": "server.cli:mcp_app",
     "model": "toolbox.llm.local.cli:model_app",
