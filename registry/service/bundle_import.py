@@ -214,10 +214,10 @@ class _Restore:
     def links(self) -> None:
         for record in self.contents.links:
             version_id, other_id = self.version_ids[record.version_id], self.version_ids[record.other_id]
-            is_merged_provenance = record.kind == LinkKind.equivalent and record.version_id == record.other_id
-            if (record.version_id in self.kept and is_merged_provenance) or \
-                    self.session.get(VersionLink, record.id) is not None:
-                continue  # merged by _keep, or here already
+            registry_owned = record.version_id in self.kept and (
+                record.kind == LinkKind.replaces or record.version_id == record.other_id)
+            if registry_owned or self.session.get(VersionLink, record.id) is not None:
+                continue  # a kept version's lifecycle and merged provenance are this registry's, or here already
             if record.version_id in self.kept and record.other_id in self.kept and self.session.exec(
                     select(VersionLink.id).where(VersionLink.version_id == version_id, VersionLink.other_id == other_id,
                                                  VersionLink.kind == record.kind)).first() is not None:

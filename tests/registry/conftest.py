@@ -69,6 +69,12 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def postgres_engine() -> Iterator[Engine]:
+    """A fresh PostgreSQL registry in its own schema, for tests that need two backends at once (mark them postgres)."""
+    yield from _postgres_engine()
+
+
+@pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     """A fresh SQLite registry, for tests whose subject does not depend on the backend."""
     yield from _sqlite_engine(tmp_path)
