@@ -27,7 +27,7 @@ from registry.models import Role
 from registry.schemas import Principal
 from registry.service.keys import verify_key
 
-__all__ = ["router"]
+__all__ = ["curator_form", "form_field", "router"]
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 LIFECYCLE = ("approve", "deprecate", "yank", "restore")
@@ -35,7 +35,7 @@ REVIEW = ("approve", "reject")
 MAX_REASON = 1000
 
 
-def _field(form: FormData, name: str, *, pattern: str | None = None, max_length: int = MAX_REASON,
+def form_field(form: FormData, name: str, *, pattern: str | None = None, max_length: int = MAX_REASON,
            required: bool = False) -> str:
     """One text field of the form, stripped; checked against ``pattern`` when not empty."""
     raw = form.get(name)
@@ -49,10 +49,10 @@ def _field(form: FormData, name: str, *, pattern: str | None = None, max_length:
     return value
 
 
-async def _curator(request: Request) -> tuple[Any, Principal, FormData]:
+async def curator_form(request: Request) -> tuple[Any, Principal, FormData]:
     """The CSRF check, then a curator key (as ``CuratorKey`` over REST); answers the form too."""
     form = await request.form()
-    check_csrf(request, _field(form, CSRF_FIELD, max_length=128))
+    check_csrf(request, form_field(form, CSRF_FIELD, max_length=128))
     context, principal = caller(request)
     return context, require_role(Role.curator)(principal), form
 
@@ -62,7 +62,7 @@ async def login(request: Request) -> Response:
     """Check the pasted key and keep it in the console cookie."""
     check_origin(request)
     caller_form = await request.form()
-    secret = _field(caller_form, "key", max_length=256)
+    secret = form_field(caller_form, "key", max_length=256)
     context = request.app.state.distillery_api
     principal = await run_in_threadpool(verify_key, context.services.engine, secret) if secret else None
     if principal is None:
@@ -89,12 +89,12 @@ async def lifecycle(request: Request, namespace: str, name: str, ref: str, actio
     check_names(namespace, name, ref)
     if action not in LIFECYCLE:
         raise NotFound(f"no action {action!r}; the actions are {', '.join(LIFECYCLE)}")
-    context, principal, form = await _curator(request)
+    context, principal, form = await curator_form(request)
     check_write(principal, namespace)
-    reason = _field(form, "reason")
+    reason = form_field(form, "reason")
     extra: dict[str, str | None] = {}
     if action == "deprecate":
-        replacement = _field(form, "replacement", pattern=REPLACEMENT_PATTERN, max_length=200) or None
+        replacement = form_field(form, "replacement", pattern=REPLACEMENT_PATTERN, max_length=200) or None
         if replacement is not None:
             check_write(principal, replacement.split(".", 1)[0])
         extra["replacement"] = replacement
@@ -107,11 +107,11 @@ async def lifecycle(request: Request, namespace: str, name: str, ref: str, actio
 async def set_alias(request: Request, namespace: str, name: str) -> Response:
     """Point an alias at a version."""
     check_names(namespace, name)
-    context, principal, form = await _curator(request)
+    context, principal, form = await curator_form(request)
     check_write(principal, namespace)
-    alias = _field(form, "alias", pattern=ALIAS_PATTERN, max_length=64, required=True)
-    ref = _field(form, "ref", pattern=REF_PATTERN, max_length=64, required=True)
-    reason = _field(form, "reason")
+    alias = form_field(form, "alias", pattern=ALIAS_PATTERN, max_length=64, required=True)
+    ref = form_field(form, "ref", pattern=REF_PATTERN, max_length=64, required=True)
+    reason = form_field(form, "reason")
     await run_in_threadpool(lambda: context.services.curator.set_alias(namespace, name, alias, ref,
                                                                        actor=actor_of(principal), reason=reason))
     return redirect(f"/ui/tools/{namespace}/{name}", "alias")
@@ -121,11 +121,11 @@ async def set_alias(request: Request, namespace: str, name: str) -> Response:
 async def set_pin(request: Request, namespace: str, name: str) -> Response:
     """Pin a version for a scope (an API key id or a toolset name)."""
     check_names(namespace, name)
-    context, principal, form = await _curator(request)
+    context, principal, form = await curator_form(request)
     check_write(principal, namespace)
-    scope = _field(form, "scope", pattern=SCOPE_PATTERN, max_length=64, required=True)
-    ref = _field(form, "ref", pattern=REF_PATTERN, max_length=64, required=True)
-    reason = _field(form, "reason")
+    scope = form_field(form, "scope", pattern=SCOPE_PATTERN, max_length=64, required=True)
+    ref = form_field(form, "ref", pattern=REF_PATTERN, max_length=64, required=True)
+    reason = form_field(form, "reason")
     await run_in_threadpool(lambda: context.services.curator.pin(scope, namespace, name, ref,
                                                                  actor=actor_of(principal), reason=reason))
     return redirect(f"/ui/tools/{namespace}/{name}", "pin")
@@ -137,9 +137,9 @@ async def review_decision(request: Request, namespace: str, name: str, ref: str,
     check_names(namespace, name, ref)
     if decision not in REVIEW:
         raise NotFound(f"no decision {decision!r}; the decisions are approve and reject")
-    context, principal, form = await _curator(request)
+    context, principal, form = await curator_form(request)
     check_write(principal, namespace)
-    reason = _field(form, "reason")
+    reason = form_field(form, "reason")
     method = getattr(context.services.curator, decision)
     await run_in_threadpool(lambda: method(namespace, name, ref, actor=actor_of(principal), reason=reason))
     return redirect("/ui/review", decision)

@@ -32,7 +32,7 @@ _NAME = re.compile(NAME_PATTERN)
 _REF = re.compile(REF_PATTERN)
 DONE_MESSAGES = {"approve": "Approved", "deprecate": "Deprecated", "yank": "Yanked", "restore": "Restored",
                  "reject": "Rejected", "alias": "Alias set", "pin": "Pin set", "login": "Logged in",
-                 "logout": "Logged out"}
+                 "logout": "Logged out", "applied": "Suggestion applied (see the audit log for each step)"}
 Text = Annotated[str | None, Query(max_length=1000)]
 
 

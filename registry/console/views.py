@@ -8,7 +8,7 @@ console's own read-only query of the audit log (the registry has no audit read s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -32,14 +32,16 @@ from registry.schemas import (
 )
 from registry.service.curation import Action, allowed_actions
 from registry.service.diff import diff_versions
+from registry.service.health import usage_by_tool
 from registry.service.queries import get_tool, get_version, list_tools
 from registry.service.review import review_queue
 from registry.service.usage import usage_for_tool
 
-__all__ = ["PAGE_SIZE", "SEARCH_STATUSES", "ToolPage", "ToolRow", "recent_audit", "review_page", "search_page",
-           "tool_list", "tool_page"]
+__all__ = ["PAGE_SIZE", "SEARCH_STATUSES", "USAGE_DAYS", "ToolPage", "ToolRow", "recent_audit", "review_page",
+           "search_page", "tool_list", "tool_page"]
 
 PAGE_SIZE = 50
+USAGE_DAYS = 30
 AUDIT_LIMIT = 200
 SEARCH_STATUSES = (VersionStatus.active, VersionStatus.deprecated, VersionStatus.draft)
 
@@ -57,6 +59,8 @@ class ToolRow:
     versions: int | None = None
     aliases: dict[str, str] = field(default_factory=dict)
     score: float | None = None
+    calls: int = 0
+    error_rate: float | None = None
 
 
 def _row(summary: ToolSummary) -> ToolRow:
@@ -75,14 +79,21 @@ def tool_list(engine: Engine, principal: Principal | None, cursor: str | None) -
     """One page of the tools the caller may see, and the cursor of the next page."""
     page: Page[ToolSummary] = list_tools(engine, visible_namespaces=visible_namespaces(principal), cursor=cursor,
                                          limit=PAGE_SIZE)
-    return [_row(item) for item in page.items], page.next_cursor
+    return _with_usage(engine, [_row(item) for item in page.items]), page.next_cursor
 
 
 def search_page(services: RegistryServices, principal: Principal | None, query: str) -> list[ToolRow]:
     """The registry's hybrid search over non-yanked versions the caller may see, best first."""
     hits = services.index.search(query, k=PAGE_SIZE, namespaces=visible_namespaces(principal),
                                  statuses=SEARCH_STATUSES)
-    return [_hit_row(hit) for hit in hits]
+    return _with_usage(services.engine, [_hit_row(hit) for hit in hits])
+
+
+def _with_usage(engine: Engine, rows: list[ToolRow]) -> list[ToolRow]:
+    """``rows`` with each tool's calls and error rate over the last ``USAGE_DAYS`` days (every version)."""
+    usage = usage_by_tool(engine, [(row.namespace, row.name) for row in rows], days=USAGE_DAYS)
+    return [replace(row, calls=usage[(row.namespace, row.name)][0], error_rate=usage[(row.namespace, row.name)][1])
+            for row in rows]
 
 
 @dataclass(frozen=True)
