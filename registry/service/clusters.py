@@ -116,7 +116,8 @@ def similar_tool_clusters(engine: Engine, *, visible_namespaces: Sequence[str] |
             return
         key = (min(a, b), max(a, b))
         if key not in edges or relation == "consolidated":
-            edges[key] = ClusterLink(a=names[key[0]], b=names[key[1]], relation=relation, detail=detail)
+            first, second = sorted((names[a], names[b]))
+            edges[key] = ClusterLink(a=first, b=second, relation=relation, detail=detail)
 
     fingerprints: dict[str, str] = {}
     for version in versions:
