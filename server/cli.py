@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -39,7 +40,10 @@ def serve(
 
 
 @mcp_app.callback()
-def mcp() -> None:
+def mcp(
+    bundle: Annotated[Path | None, typer.Option(dir_okay=False, help="Serve this bundle alone, read-only, without "
+                                                "a registry database ('distillery export' writes one).")] = None,
+) -> None:
     """Serve MCP over stdin/stdout, for clients that start servers as subprocesses."""
     import anyio
 
@@ -47,6 +51,11 @@ def mcp() -> None:
     from toolbox.errors import ToolboxError
 
     try:
-        anyio.run(serve_stdio, Settings())
+        if bundle is None:
+            anyio.run(serve_stdio, Settings())
+        else:
+            from server.bundle import serve_bundle
+
+            anyio.run(serve_bundle, bundle, Settings())
     except ToolboxError as exc:
         raise fail(str(exc)) from None

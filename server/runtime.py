@@ -27,15 +27,17 @@ logger = get_logger("server.runtime")
 class McpRuntime:
     """One per process; the MCP servers of every endpoint share it."""
 
-    def __init__(self, services: RegistryServices, settings: Settings, *, progress_interval_s: float = 1.0) -> None:
+    def __init__(self, services: RegistryServices, settings: Settings, *, progress_interval_s: float = 1.0,
+                 record_usage: bool = True) -> None:
+        """``record_usage=False`` serves without counting calls (a read-only registry: ``server.bundle``)."""
         self.services = services
         self.settings = settings
         self.catalog = ToolCatalog(services.engine)
         self.caller = ToolCaller(
             services.sandbox,
             Limits.from_settings(settings.sandbox),
-            record_usage=lambda version_id, ok, ms, via_search: services.usage.record(
-                version_id, ok=ok, latency_ms=ms, via_search=via_search),
+            record_usage=(lambda version_id, ok, ms, via_search: services.usage.record(
+                version_id, ok=ok, latency_ms=ms, via_search=via_search)) if record_usage else None,
             progress_interval_s=progress_interval_s,
         )
         self.searches = SearchMemory(settings.server.search_window_s)

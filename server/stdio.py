@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio
 import anyio.to_thread
 from mcp.server.stdio import stdio_server
+from sqlalchemy.engine import Engine
 
 from registry.container import build_services
 from server.mcp_server import build_mcp_server
@@ -14,13 +15,18 @@ from toolbox.settings import Settings
 __all__ = ["serve_stdio"]
 
 
-async def serve_stdio(settings: Settings) -> None:
-    """Serve MCP on stdin/stdout until the client closes the stream."""
-    services = build_services(settings)
+async def serve_stdio(settings: Settings, *, engine: Engine | None = None, read_only: bool = False) -> None:
+    """Serve MCP on stdin/stdout until the client closes the stream.
+
+    ``engine`` serves that registry instead of the configured one; ``read_only`` counts no usage, so
+    the server never writes (``server.bundle`` serves a bundle this way).
+    """
+    services = build_services(settings, engine=engine)
     try:
-        services.usage.start()
+        if not read_only:
+            services.usage.start()
         await anyio.to_thread.run_sync(services.sandbox.start)
-        runtime = McpRuntime(services, settings)
+        runtime = McpRuntime(services, settings, record_usage=not read_only)
         server = build_mcp_server(runtime)
         async with anyio.create_task_group() as group:
             group.start_soon(runtime.run)

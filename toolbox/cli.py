@@ -31,6 +31,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "corpus": "registry.cli:corpus_app",
     "review": "registry.review_cli:review_app",
     "report": "registry.report_cli:report_app",
+    "export": "registry.bundle_cli:export_app",
+    "import": "registry.bundle_cli:import_app",
     "serve": "server.cli:serve_app",
     "mcp": "server.cli:mcp_app",
     "model": "toolbox.llm.local.cli:model_app",
