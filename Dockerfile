@@ -50,7 +50,7 @@ ENV PATH=/opt/distillery/bin:$PATH \
     DISTILLERY_DATA_DIR=/var/lib/distillery \
     DISTILLERY_SERVER__HOST=0.0.0.0 \
     DISTILLERY_SERVER__PORT=8000
-USER distillery
+USER 10001:10001
 WORKDIR /var/lib/distillery
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
@@ -75,12 +75,12 @@ RUN /build/bin/pip --python /opt/distillery/bin/python install --no-index --find
     "llama-cpp-python[server]==${LLAMA_CPP_VERSION}"
 
 FROM runtime AS local
-USER root
+USER 0:0
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgomp1 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=local-venv /opt/distillery /opt/distillery
-USER distillery
+USER 10001:10001
 ENV DISTILLERY_LOCAL__HOST=0.0.0.0
 EXPOSE 8811
 CMD ["distillery", "model", "serve", "qwen2.5-coder-0.5b", "--port", "8811"]

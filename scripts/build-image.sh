@@ -24,7 +24,8 @@ trap 'rm -f "$requirements"' EXIT
 print('\n'.join(p['dependencies'] + p['optional-dependencies']['science'] + ['pip', 'setuptools>=68', 'wheel']))" \
     >"$requirements"
 log "wheels of the dependencies into $wheelhouse"
-"$python" -m pip wheel -q --wheel-dir "$wheelhouse" --find-links "$wheelhouse" -r "$requirements"
+"$python" -m pip wheel -q --wheel-dir "$wheelhouse" --find-links "$wheelhouse" -r "$requirements" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 if [ "$target" = local ]; then
     cache=${WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/distillery/wheels}
     if compgen -G "$cache/llama_cpp_python-*.whl" >/dev/null; then

@@ -66,9 +66,12 @@ import sys
 
 if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE = 0
     sys.exit("boot: prctl(PR_SET_DUMPABLE, 0) failed")
+# Debian's own Python searches dist-packages, not site-packages: name the image's packages explicitly.
+if SITE not in sys.path:
+    sys.path.append(SITE)
 sys.argv[0] = "/opt/distillery/worker.py"
 runpy.run_path("/opt/distillery/worker.py", run_name="__main__")
-'''
+'''.replace("SITE", repr(IMAGE_SITE))
 ETC_PASSWD = "root:x:0:0:root:/nonexistent:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 ETC_GROUP = "root:x:0:\nnogroup:x:65534:\n"
 
