@@ -34,7 +34,7 @@ from registry.service.curation import Action, allowed_actions
 from registry.service.diff import diff_versions
 from registry.service.health import usage_by_tool
 from registry.service.queries import get_tool, get_version, list_tools
-from registry.service.review import review_queue
+from registry.service.review import MAX_QUEUE, review_queue
 from registry.service.usage import usage_for_tool
 
 __all__ = ["PAGE_SIZE", "SEARCH_STATUSES", "USAGE_DAYS", "ToolPage", "ToolRow", "recent_audit", "review_page",
@@ -61,6 +61,7 @@ class ToolRow:
     score: float | None = None
     calls: int = 0
     error_rate: float | None = None
+    in_review: str | None = None  # "flagged" or "draft" when a version waits in the review queue
 
 
 def _row(summary: ToolSummary) -> ToolRow:
@@ -79,7 +80,17 @@ def tool_list(engine: Engine, principal: Principal | None, cursor: str | None) -
     """One page of the tools the caller may see, and the cursor of the next page."""
     page: Page[ToolSummary] = list_tools(engine, visible_namespaces=visible_namespaces(principal), cursor=cursor,
                                          limit=PAGE_SIZE)
-    return _with_usage(engine, [_row(item) for item in page.items]), page.next_cursor
+    return _with_review(engine, principal, _with_usage(engine, [_row(item) for item in page.items])), page.next_cursor
+
+
+def _with_review(engine: Engine, principal: Principal | None, rows: list[ToolRow]) -> list[ToolRow]:
+    """``rows`` marked where a version waits for review, so a tool that serves nothing says why."""
+    waiting: dict[tuple[str, str], str] = {}
+    for entry in review_queue(engine, visible_namespaces=visible_namespaces(principal), limit=MAX_QUEUE):
+        key = (entry.version.namespace, entry.version.name)
+        if waiting.get(key) != "flagged":
+            waiting[key] = "flagged" if entry.version.flagged else "draft"
+    return [replace(row, in_review=waiting.get((row.namespace, row.name))) for row in rows]
 
 
 def search_page(services: RegistryServices, principal: Principal | None, query: str) -> list[ToolRow]:

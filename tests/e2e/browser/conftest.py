@@ -307,9 +307,8 @@ def _browser_log(driver: WebDriver) -> list[dict[str, Any]]:
 
 def _is_expected_error(message: str) -> bool:
     """Errors that are not the page's: its own 4xx status (the console's error pages answer 401, 403 and 404
-    on purpose; Chromium logs each such document), and the favicon the browser asks for unbidden, which
-    ``distillery serve`` does not have (the console's pages do not link one)."""
-    return bool(re.search(r"/(ui/\S*|favicon\.ico) - Failed to load resource: the server responded with a status "
+    on purpose; Chromium logs each such document). A missing asset under ``/ui/static`` is never expected."""
+    return bool(re.search(r"/ui/(?!static/)\S* - Failed to load resource: the server responded with a status "
                           r"of 4\d\d", message))
 
 

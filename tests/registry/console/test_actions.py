@@ -40,9 +40,10 @@ def test_a_read_only_key_is_refused_and_nothing_changes(client: TestClient, serv
     publish(services, make_spec("add", description=POISONED))
     login(client, keys.reader)
     page = client.get("/ui/review").text
-    assert "Approve</button>" not in page
+    assert "Approve</button>" not in page and "Your key cannot decide this review" in page
     response = client.post(APPROVE, data={"csrf": csrf_of(client, "/ui/review")})
     assert response.status_code == 403 and "has role reader" in response.text and "Traceback" not in response.text
+    assert "Log in with another key" in response.text
     assert _status(services, "default", "add", "1.0.0") == "draft"
     assert audit_entries(services.engine, ["approve"]) == []
 

@@ -31,6 +31,7 @@ def test_list_and_search(client: TestClient, services: RegistryServices) -> None
     assert "Score" in found and "text.greet" in found
     assert "math.add" not in found or found.index("text.greet") < found.index("math.add")
     assert client.get("/ui/static/console.css").status_code == 200
+    assert client.get("/ui/static/favicon.svg").headers["content-type"].startswith("image/svg+xml")
 
 
 def test_tool_page_shows_versions_source_tests_provenance_and_a_diff(client: TestClient,
@@ -59,6 +60,8 @@ def test_review_queue_shows_a_flagged_tool_with_its_findings(client: TestClient,
     page = client.get("/ui/review").text
     assert "default.add 1.0.0" in page and "flagged" in page and "instruction" in page and "poisoning" in page
     assert "Log in</a> with a curator key" in page
+    listing = client.get("/ui").text
+    assert "nothing served" in listing and '<a class="flag" href="/ui/review">flagged in review</a>' in listing
 
 
 def test_hostile_description_is_escaped_everywhere(client: TestClient, services: RegistryServices,
