@@ -338,10 +338,10 @@ def run_load(procs: Processes, server: Server, *, mode: str, processes: int, cli
 
 
 def start_py_spy(procs: Processes, server: Server, out: Path) -> subprocess.Popen[Any]:
-    """Start ``py-spy record`` (collapsed stacks, with subprocesses) on ``server``."""
+    """Start ``py-spy record`` (collapsed stacks of busy threads only, with subprocesses) on ``server``."""
     assert server.proc is not None
     spy = procs.start([str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(server.proc.pid),
-                       "--subprocesses", "--idle", "--rate", "200", "--format", "raw", "-o", str(out)],
+                       "--subprocesses", "--rate", "200", "--format", "raw", "-o", str(out)],
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # attach before the load starts
     return spy
@@ -405,6 +405,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile", type=Path, default=None,
                         help="write py-spy collapsed stacks of Distillery here (first run at the top concurrency "
                              "level) and to NAME.listN.EXT (first tools/list run at the largest size)")
+    parser.add_argument("--phases", default="call,concurrent,list",
+                        help="which measurements to run: any of call, concurrent, list (comma-separated)")
     parser.add_argument("--set", action="append", default=[], metavar="DISTILLERY_X=VALUE",
                         help="extra environment for distillery serve (experiments, e.g. sandbox settings)")
     parser.add_argument("--uid-base", type=int, default=0, help="Distillery's sandbox run_as_uid (0: derived)")
@@ -444,16 +446,18 @@ def bench(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str
     report: dict[str, Any] = {"bare": {}, "distillery": {}}
     load_start = os.getloadavg()
 
+    phases = set(args.phases.split(","))
     log(f"tools/call sequential: {args.runs} runs x {args.calls} calls")
     call_runs: dict[str, list[dict[str, Any]]] = {s.kind: [] for s in servers}
-    for _ in range(args.runs):
+    for _ in range(args.runs if "call" in phases else 0):
         for server in servers:
             call_runs[server.kind].append(run_load(procs, server, mode="call", processes=1, clients=1,
                                                    calls=args.calls, warmup=30))
     for server in servers:
-        report[server.kind]["tools_call"] = median_of_runs(call_runs[server.kind])
+        if call_runs[server.kind]:
+            report[server.kind]["tools_call"] = median_of_runs(call_runs[server.kind])
 
-    for level in levels:
+    for level in levels if "concurrent" in phases else []:
         per_proc = max(1, level // args.procs)
         nprocs = min(args.procs, level)
         log(f"concurrency {level}: {nprocs} processes x {per_proc} clients x {args.conc_calls} calls")
@@ -468,7 +472,7 @@ def bench(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str
         for server in servers:
             report[server.kind][f"concurrent_{level}"] = median_of_runs(conc_runs[server.kind])
 
-    for size, n in zip(sizes, list_calls, strict=True):
+    for size, n in zip(sizes, list_calls, strict=True) if "list" in phases else []:
         log(f"tools/list with {size} tools: {args.runs} runs x {n} lists")
         bare.set_tools(size, add_spec)
         dist.set_tools(size, add_spec)
@@ -504,7 +508,7 @@ def bench(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str
     big = f"tools_list_{max(sizes)}"
     dtop = report["distillery"].get(top, {})
     targets = {
-        "tools_call_p50_le_1.3x_bare": (ratios["tools_call"]["p50_ms"] or 99) <= 1.3,
+        "tools_call_p50_le_1.3x_bare": (ratios.get("tools_call", {}).get("p50_ms") or 99) <= 1.3,
         f"{big}_p50_le_1.0x_bare": (ratios.get(big, {}).get("p50_ms") or 99) <= 1.0,
         f"{top}_ge_500_calls_per_s": (dtop.get("calls_per_s") or 0) >= 500,
         f"{top}_p99_le_50ms": (dtop.get("p99_ms") or 999) <= 50,

@@ -23,6 +23,7 @@ from registry.console import include_console
 from registry.container import RegistryServices, build_services
 from server.auth import ApiKeyVerifier, McpAuthGate
 from server.event_store import MemoryEventStore
+from server.listing_cache import ListingSplicer
 from server.mcp_server import DistilleryServer, build_mcp_server
 from server.runtime import McpRuntime
 from toolbox.logging import get_logger
@@ -71,8 +72,12 @@ class _McpDispatcher:
     def __init__(self, routes: dict[str, ASGIApp]) -> None:
         self._routes = routes
 
+    def route(self, scope: Scope) -> ASGIApp | None:
+        """The endpoint app for ``scope``'s path, or None."""
+        return self._routes.get(scope.get("path", "").rstrip("/") or "/")
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        app = self._routes.get(scope.get("path", "").rstrip("/") or "/")
+        app = self.route(scope)
         if app is None:
             response = JSONResponse({"type": "about:blank", "title": "Not found", "status": 404,
                                      "detail": "No such path; the API is under /api/v1 and MCP at /mcp."},
@@ -80,6 +85,24 @@ class _McpDispatcher:
             await response(scope, receive, send)
             return
         await app(scope, receive, send)
+
+
+class _DistilleryApp(FastAPI):
+    """FastAPI, except that MCP requests go straight to their endpoint.
+
+    The REST middleware (body limits, metrics, problem details, routing) only passes MCP paths
+    through; skipping it saves every MCP request a dozen ASGI layers.
+    """
+
+    mcp: _McpDispatcher | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI event stream."""
+        endpoint = self.mcp.route(scope) if self.mcp is not None and scope["type"] == "http" else None
+        if endpoint is not None:
+            await endpoint(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings, *, services: RegistryServices | None = None) -> FastAPI:
@@ -97,13 +120,14 @@ def create_app(settings: Settings, *, services: RegistryServices | None = None) 
             streamable_http_path=path, transport_security=security, host=settings.server.host,
             max_request_body_size=max(settings.server.max_body_bytes, 1 << 20),
             event_store=MemoryEventStore(), retry_interval=SSE_RETRY_MS)
-        routes[path] = McpAuthGate(http_app, verifier, anonymous_allowed=anonymous)
+        routes[path] = McpAuthGate(ListingSplicer(http_app, runtime.listings), verifier, anonymous_allowed=anonymous)
         servers.append(server)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.callback(services.close)
+            stack.callback(runtime.close)
             services.usage.start()
             await anyio.to_thread.run_sync(services.sandbox.start)
             for server in servers:
@@ -114,9 +138,11 @@ def create_app(settings: Settings, *, services: RegistryServices | None = None) 
                 yield
                 group.cancel_scope.cancel()
 
-    app = FastAPI(title="Distillery", version="0.1.0", lifespan=lifespan,
-                  description="A registry of teacher-distilled tools, served over REST and MCP.")
+    app = _DistilleryApp(title="Distillery", version="0.1.0", lifespan=lifespan,
+                         description="A registry of teacher-distilled tools, served over REST and MCP.")
     include_registry_routes(app, services, settings)
     include_console(app)
-    app.mount("/", _McpDispatcher(routes))
+    dispatcher = _McpDispatcher(routes)
+    app.mcp = dispatcher
+    app.mount("/", dispatcher)
     return app

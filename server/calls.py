@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-import anyio
-import anyio.to_thread
 import jsonschema
 import mcp_types as types
 from jsonschema.protocols import Validator
 
 from registry.schemas import ResolvedTool
+from server.offload import Offloader, ProgressReporter
 from toolbox.analysis import is_wrapped_output
 from toolbox.logging import get_logger
 from toolbox.sandbox import Limits, RunResult, Sandbox
@@ -28,7 +27,6 @@ __all__ = ["ToolCaller", "error_result", "max_arguments_bytes"]
 
 logger = get_logger("server.calls")
 max_arguments_bytes = 256 * 1024
-ProgressReporter = Callable[[float, float | None, str | None], Awaitable[None]]
 UsageSink = Callable[[str, bool, float, bool], None]  # version id, ok, ms, reached via search
 
 
@@ -41,11 +39,12 @@ class ToolCaller:
     """Validates arguments and runs served tool versions in the sandbox."""
 
     def __init__(self, sandbox: Sandbox, limits: Limits, *, record_usage: UsageSink | None = None,
-                 progress_interval_s: float = 1.0) -> None:
+                 progress_interval_s: float = 1.0, threads: int = 2) -> None:
+        """``threads``: how many calls may be in the sandbox at once (one per sandbox worker, plus one)."""
         self._sandbox = sandbox
         self._limits = limits
         self._record_usage = record_usage
-        self._progress_interval_s = progress_interval_s
+        self._offloader = Offloader(threads, progress_interval_s=progress_interval_s)
         self._validators: dict[tuple[str, bool], Validator] = {}
         self._specs: dict[str, ToolSpec] = {}
         self._lock = threading.Lock()
@@ -58,7 +57,7 @@ class ToolCaller:
         if problem is not None:
             return error_result(problem)
         started = time.perf_counter()
-        result = await self._run_with_progress(tool, arguments, report_progress)
+        result = await self._run(tool, arguments, report_progress)
         elapsed_ms = (time.perf_counter() - started) * 1000
         if self._record_usage is not None:
             self._record_usage(tool.version.id, result.ok, elapsed_ms, via_search)
@@ -85,27 +84,12 @@ class ToolCaller:
                 self._validators[key] = validator
             return validator
 
-    async def _run_with_progress(self, tool: ResolvedTool, arguments: dict[str, Any],
-                                 report_progress: ProgressReporter | None) -> RunResult:
+    async def _run(self, tool: ResolvedTool, arguments: dict[str, Any],
+                   report_progress: ProgressReporter | None) -> RunResult:
         spec = self._spec(tool)
-        outcome: list[RunResult] = []
-        done = anyio.Event()
-
-        async def run() -> None:
-            outcome.append(await anyio.to_thread.run_sync(
-                self._sandbox.run, spec, arguments, self._limits, abandon_on_cancel=True))
-            done.set()
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(run)
-            waited = 0.0
-            while not done.is_set():
-                with anyio.move_on_after(self._progress_interval_s):
-                    await done.wait()
-                if not done.is_set() and report_progress is not None:
-                    waited += self._progress_interval_s
-                    await report_progress(waited, self._limits.timeout_s, f"running {tool.name}")
-        return outcome[0]
+        return await self._offloader.run(lambda: self._sandbox.run(spec, arguments, self._limits),
+                                         report_progress=report_progress, total_s=self._limits.timeout_s,
+                                         message=f"running {tool.name}")
 
     def _spec(self, tool: ResolvedTool) -> ToolSpec:
         key = tool.version.content_hash
@@ -119,6 +103,10 @@ class ToolCaller:
             with self._lock:
                 self._specs[key] = spec
         return spec
+
+    def close(self) -> None:
+        """Stop the call threads (calls still queued are dropped)."""
+        self._offloader.close()
 
     def _shape(self, tool: ResolvedTool, result: RunResult) -> types.CallToolResult:
         if not result.ok:

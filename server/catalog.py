@@ -128,16 +128,22 @@ class ToolCatalog:
         self._max_views = max_views
         self._views: OrderedDict[tuple[int, Visibility], CatalogView] = OrderedDict()
         self._lock = threading.Lock()
-        self._schemas: dict[tuple[frozenset[str] | None, str], dict[str, Any]] = {}
+        self._latest: dict[Visibility, CatalogView] = {}
 
-    def view(self, visibility: Visibility, revision: int) -> CatalogView:
-        """The served tools for ``visibility`` at ``revision`` (built once, then cached)."""
+    def cached(self, visibility: Visibility, revision: int) -> CatalogView | None:
+        """The view for ``visibility`` at ``revision`` if it is built already (no database access)."""
         key = (revision, visibility)
         with self._lock:
             cached = self._views.get(key)
             if cached is not None:
                 self._views.move_to_end(key)
-                return cached
+            return cached
+
+    def view(self, visibility: Visibility, revision: int) -> CatalogView:
+        """The served tools for ``visibility`` at ``revision`` (built once, then cached)."""
+        cached = self.cached(visibility, revision)
+        if cached is not None:
+            return cached
         namespaces = sorted(visibility.namespaces) if visibility.namespaces is not None else None
         resolved = served_tools(self._engine, namespaces=namespaces, scopes=visibility.pin_scopes)
         served: dict[str, ResolvedTool] = {}
@@ -149,18 +155,26 @@ class ToolCatalog:
             served[name] = tool
         view = CatalogView(revision=revision, tools=[to_mcp_tool(r, n) for n, r in served.items()], served=served)
         with self._lock:
-            self._views[key] = view
-            for name, tool in served.items():
-                self._schemas[(visibility.endpoint, name)] = tool.version.input_schema
+            self._views[(revision, visibility)] = view
+            latest = self._latest.get(visibility)
+            if latest is None or latest.revision <= revision:
+                self._latest[visibility] = view
             while len(self._views) > self._max_views:
                 self._views.popitem(last=False)
+            while len(self._latest) > self._max_views:
+                self._latest.pop(next(iter(self._latest)))
         return view
 
-    def known_input_schema(self, name: str, endpoint: frozenset[str] | None = None) -> dict[str, Any] | None:
-        """The input schema last served under ``name`` on ``endpoint`` to anyone (the SDK's Mcp-Param hook).
+    def known_input_schema(self, name: str, visibility: Visibility) -> dict[str, Any] | None:
+        """The input schema of the version served as ``name`` to ``visibility`` in its newest built view.
 
-        The hook runs before authentication, so it must never decide visibility; calls are
+        For the SDK's synchronous ``Mcp-Param`` hook: with the caller's pins and toolset applied,
+        it is the schema of the very version the call will run. None when no view of that
+        visibility is built yet (the SDK then skips its header check; arguments are still
+        validated against the served version by the call). Never decides visibility: calls are
         checked against the caller's own view.
         """
         with self._lock:
-            return self._schemas.get((endpoint, name))
+            view = self._latest.get(visibility)
+        tool = view.served.get(name) if view is not None else None
+        return tool.version.input_schema if tool is not None else None

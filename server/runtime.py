@@ -13,6 +13,8 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from registry.container import RegistryServices
 from server.calls import ToolCaller
 from server.catalog import ToolCatalog
+from server.listing_cache import ListingCache
+from server.revision import RevisionClock
 from server.search_memory import SearchMemory
 from server.watcher import RevisionWatcher
 from toolbox.logging import get_logger
@@ -33,12 +35,15 @@ class McpRuntime:
         self.services = services
         self.settings = settings
         self.catalog = ToolCatalog(services.engine)
+        self.revisions = RevisionClock(services.engine)
+        self.listings = ListingCache()
         self.caller = ToolCaller(
             services.sandbox,
             Limits.from_settings(settings.sandbox),
             record_usage=(lambda version_id, ok, ms, via_search: services.usage.record(
                 version_id, ok=ok, latency_ms=ms, via_search=via_search)) if record_usage else None,
             progress_interval_s=progress_interval_s,
+            threads=settings.sandbox.workers + 1,
         )
         self.searches = SearchMemory(settings.server.search_window_s)
         self.bus = InMemorySubscriptionBus()
@@ -49,6 +54,11 @@ class McpRuntime:
     async def run(self) -> None:
         """Watch the registry until cancelled (start it in a task group)."""
         await self.watcher.run()
+
+    def close(self) -> None:
+        """Release what the runtime holds of its own (the services are closed by their owner)."""
+        self.caller.close()
+        self.revisions.close()
 
     async def track_legacy_sessions(self, ctx: ServerRequestContext[Any, Any], call_next: Any) -> Any:
         """Server middleware: remember legacy sessions that can receive list_changed notices."""

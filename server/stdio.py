@@ -28,10 +28,13 @@ async def serve_stdio(settings: Settings, *, engine: Engine | None = None, read_
         await anyio.to_thread.run_sync(services.sandbox.start)
         runtime = McpRuntime(services, settings, record_usage=not read_only)
         server = build_mcp_server(runtime)
-        async with anyio.create_task_group() as group:
-            group.start_soon(runtime.run)
-            async with stdio_server() as (read_stream, write_stream):
-                await server.run(read_stream, write_stream, server.create_initialization_options())
-            group.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(runtime.run)
+                async with stdio_server() as (read_stream, write_stream):
+                    await server.run(read_stream, write_stream, server.create_initialization_options())
+                group.cancel_scope.cancel()
+        finally:
+            runtime.close()
     finally:
         services.close()
