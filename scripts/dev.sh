@@ -95,6 +95,18 @@ start_services() {
     fi
 }
 
+setup_compose() {
+    # docker-compose and debootstrap for the `compose` test (docker-compose.yml brought up for real; the
+    # base images are built from Debian packages by scripts/build-base-images.sh). Needs the engine.
+    [ "${DISTILLERY_TEST_DOCKER:-}" = required ] || { log "no Docker engine: the compose test will skip (and fail under CI)"; return 0; }
+    if ! command -v docker-compose >/dev/null || ! command -v debootstrap >/dev/null; then
+        log "installing docker-compose and debootstrap (the compose test)"
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq docker-compose debootstrap >/dev/null
+    fi
+    export DISTILLERY_TEST_COMPOSE=required
+}
+
 cmd=${1:-}
 case "$cmd" in
     setup)
@@ -110,7 +122,7 @@ case "$cmd" in
         log "serving REST at http://127.0.0.1:8000/api/v1 (docs at /docs) and MCP at http://127.0.0.1:8000/mcp"
         exec .venv/bin/distillery serve ;;
     test)
-        setup_system; setup_venv; setup_node_tools; setup_browser; start_services; setup_local
+        setup_system; setup_venv; setup_node_tools; setup_browser; start_services; setup_compose; setup_local
         log "ruff"; .venv/bin/ruff check .
         log "mypy --strict"; .venv/bin/mypy
         log "pytest"; exec .venv/bin/pytest -q -p no:cacheprovider "${@:2}" ;;
