@@ -155,7 +155,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         timings["up_s"] = time.monotonic() - start
         replica_ids = compose("ps", "-q", "distillery").stdout.split()
         assert len(replica_ids) == 2, replica_ids
-        hostnames = {_inspect(cid, "{{.Config.Hostname}}") for cid in replica_ids}
         ips = [_inspect(cid, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}") for cid in replica_ids]
         direct = [f"http://{_run(['docker', 'port', cid, '8000/tcp']).stdout.split()[0]}" for cid in replica_ids]
         created = compose("exec", "-T", "distillery", "distillery", "keys", "create", "--name", "compose-test",
@@ -169,8 +168,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield Stack(compose, replica_ids, ips, proxy_id, Topology(direct, proxy_url, key, kill), timings)
     finally:
         (directory / "compose.log").write_text(compose("logs", "--no-color", check=False).stdout)
+        for cid in compose("ps", "-q", "distillery", check=False).stdout.split():
+            hostnames.add(_run(["docker", "inspect", "-f", "{{.Config.Hostname}}", cid], check=False).stdout.strip())
         compose("down", "-v", "--remove-orphans", "--timeout", "10", timeout_s=300, check=False)
-        _remove_sandbox_containers(hostnames)
+        _remove_sandbox_containers(hostnames - {""})
 
 
 async def test_the_compose_stack_shares_changes_and_survives_a_replica_kill(stack: Stack) -> None:
