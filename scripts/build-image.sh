@@ -32,8 +32,13 @@ if [ "$target" = local ]; then
         cp -u "$cache"/llama_cpp_python-*.whl "$wheelhouse/"
     fi
     "$python" -m pip wheel -q --wheel-dir "$wheelhouse" --find-links "$wheelhouse" \
-        "llama-cpp-python[server]==0.3.36"
+        "llama-cpp-python[server]==0.3.36" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 fi
 log "wheelhouse ready in $((SECONDS - start))s; docker build --target $target -t $tag"
+previous=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
 docker build -q --build-arg PIP_OFFLINE=1 --target "$target" -t "$tag" . >/dev/null
 log "$tag built in $((SECONDS - start))s"
+# The image this tag named before (the build cache stays): a rebuild per commit would pile them up.
+if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect -f '{{.Id}}' "$tag")" ]; then
+    docker image rm "$previous" >/dev/null 2>&1 || true
+fi
