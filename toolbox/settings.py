@@ -21,6 +21,7 @@ __all__ = [
     "DatabaseSettings",
     "EmbeddingSettings",
     "LLMSettings",
+    "SandboxLimits",
     "SandboxSettings",
     "ServerSettings",
     "Settings",
@@ -99,15 +100,9 @@ def endpoint_api_key(settings: LLMSettings | EmbeddingSettings, what: str, group
     return "not-needed"
 
 
-class SandboxSettings(BaseModel):
-    """Limits and isolation for running untrusted tool code."""
+class SandboxLimits(BaseModel):
+    """The resource limits of one sandboxed call, declared once: the settings' defaults and ``Limits``."""
 
-    backend: Literal["process", "docker"] = "process"
-    isolation: Literal["bwrap", "unshare", "none"] = Field(
-        default="bwrap",
-        description="Process backend only. Never chosen silently: a missing tool is an error.",
-    )
-    workers: int = Field(default=2, ge=1, le=64)
     timeout_s: float = Field(default=10.0, gt=0, le=600)
     cpu_s: int = Field(default=10, ge=1)
     memory_mb: int = Field(default=512, ge=64)
@@ -116,6 +111,17 @@ class SandboxSettings(BaseModel):
     max_file_size_mb: int = Field(default=16, ge=1)
     max_output_bytes: int = Field(default=1 << 20, ge=1024)
     max_result_bytes: int = Field(default=1 << 20, ge=1024)
+
+
+class SandboxSettings(SandboxLimits):
+    """Limits and isolation for running untrusted tool code."""
+
+    backend: Literal["process", "docker"] = "process"
+    isolation: Literal["bwrap", "unshare", "none"] = Field(
+        default="bwrap",
+        description="Process backend only. Never chosen silently: a missing tool is an error.",
+    )
+    workers: int = Field(default=2, ge=1, le=64)
     run_as_uid: int = Field(default=60_000, ge=1000, description="First unprivileged uid; one per worker.")
     preload_modules: list[str] = Field(default_factory=lambda: ["numpy", "scipy", "sympy"])
     allowed_imports: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED_IMPORTS))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from toolbox.sandbox.base import IsolationLevel, Limits, RunResult, Sandbox, ToolFailure
+from toolbox.sandbox.base import CancelToken, IsolationLevel, Limits, RunResult, Sandbox, ToolFailure
 from toolbox.settings import SandboxSettings
 
-__all__ = ["IsolationLevel", "Limits", "RunResult", "Sandbox", "ToolFailure", "create_sandbox"]
+__all__ = ["CancelToken", "IsolationLevel", "Limits", "RunResult", "Sandbox", "ToolFailure", "create_sandbox"]
 
 
 def create_sandbox(settings: SandboxSettings) -> Sandbox:

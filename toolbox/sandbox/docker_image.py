@@ -8,9 +8,9 @@ The image is a bare root filesystem made with ``docker import`` from a tarball w
   (the non-stdlib names in ``allowed_imports`` and ``preload_modules``, e.g. numpy, scipy, sympy)
   and what they require (mpmath), copied from this environment without their tests;
 - the shared libraries all of that links against, found with ``ldd``, at the same paths;
-- ``/opt/distillery/worker.py`` (``_worker.py``) and ``boot.py``, which makes the worker
-  non-dumpable (a tool running as the same uid cannot ptrace it or read its file descriptors)
-  and then runs it.
+- ``/opt/distillery/worker/`` (the ``toolbox.sandbox.worker`` package) and ``/opt/distillery/boot.py``,
+  which makes the worker non-dumpable (a tool running as the same uid cannot ptrace it or read its
+  file descriptors) and then runs the package's ``boot.py``.
 
 The tag is ``<settings.docker_image>:<12 hex digits>``, a hash of the inputs (paths, sizes and
 modification times of every file taken, the worker's source, this builder's version), so the
@@ -42,7 +42,7 @@ from toolbox.settings import SandboxSettings
 
 __all__ = ["IMAGE_PYTHON", "IMAGE_WORKER", "BuildPlan", "ensure_image", "plan_image"]
 
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 PY_VER = f"{sys.version_info.major}.{sys.version_info.minor}"
 IMAGE_PREFIX = "/opt/python"
 IMAGE_PYTHON = f"{IMAGE_PREFIX}/bin/python{PY_VER}"
@@ -69,9 +69,10 @@ if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPAB
 # Debian's own Python searches dist-packages, not site-packages: name the image's packages explicitly.
 if SITE not in sys.path:
     sys.path.append(SITE)
-sys.argv[0] = "/opt/distillery/worker.py"
-runpy.run_path("/opt/distillery/worker.py", run_name="__main__")
+sys.argv[0] = "/opt/distillery/worker/boot.py"
+runpy.run_path("/opt/distillery/worker/boot.py", run_name="__main__")
 '''.replace("SITE", repr(IMAGE_SITE))
+WORKER_DIR = Path(__file__).with_name("worker")
 ETC_PASSWD = "root:x:0:0:root:/nonexistent:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 ETC_GROUP = "root:x:0:\nnogroup:x:65534:\n"
 
@@ -175,7 +176,13 @@ def _ldd(paths: list[str]) -> tuple[set[str], list[str]]:
     return found, sorted(set(missing))
 
 
-def plan_image(settings: SandboxSettings, worker_source: str | None = None) -> BuildPlan:
+def worker_sources() -> dict[str, str]:
+    """Image path -> text of every module of the worker package."""
+    return {f"/opt/distillery/worker/{path.name}": path.read_text(encoding="utf-8")
+            for path in sorted(WORKER_DIR.glob("*.py"))}
+
+
+def plan_image(settings: SandboxSettings, worker_files: dict[str, str] | None = None) -> BuildPlan:
     """Decide every file of the image (no docker calls); raises SandboxError if Python is unusable."""
     base = Path(sys.base_prefix)
     python = base / "bin" / f"python{PY_VER}"
@@ -195,12 +202,8 @@ def plan_image(settings: SandboxSettings, worker_source: str | None = None) -> B
     soname = sysconfig.get_config_var("INSTSONAME")
     if sysconfig.get_config_var("Py_ENABLE_SHARED") and soname and (base / "lib" / soname).exists():
         files[f"/usr/lib/{soname}"] = str(base / "lib" / soname)  # found by the loader without the host's RUNPATH
-    if worker_source is None:
-        worker_source = (Path(__file__).with_name("_worker.py")).read_text(encoding="utf-8")
-    texts = {
-        "/opt/distillery/worker.py": worker_source, IMAGE_WORKER: BOOT_PY,
-        "/etc/passwd": ETC_PASSWD, "/etc/group": ETC_GROUP,
-    }
+    texts = {**(worker_sources() if worker_files is None else worker_files), IMAGE_WORKER: BOOT_PY,
+             "/etc/passwd": ETC_PASSWD, "/etc/group": ETC_GROUP}
     return BuildPlan(files, texts)
 
 

@@ -30,7 +30,8 @@ from toolbox.settings import SandboxSettings
 
 __all__ = [
     "LEVELS",
-    "WORKER_PATH",
+    "WORKER_BOOT",
+    "WORKER_DIR",
     "LaunchPlan",
     "LevelProbe",
     "doctor_report",
@@ -40,8 +41,9 @@ __all__ = [
 ]
 
 LEVELS: tuple[str, ...] = ("bwrap", "unshare", "none")
-WORKER_PATH = Path(__file__).with_name("_worker.py")
-SANDBOX_WORKER = "/sandbox/worker.py"
+WORKER_DIR = Path(__file__).with_name("worker")
+WORKER_BOOT = WORKER_DIR / "boot.py"
+SANDBOX_WORKER_DIR = "/sandbox/worker"
 PROBE_TIMEOUT_S = 10.0
 _CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_CHOWN")
 _NAMESPACES = ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try")
@@ -121,31 +123,40 @@ def _unshare_prefix(unshare: str) -> list[str]:
 
 @dataclass(frozen=True)
 class LaunchPlan:
-    """How to start worker ``slot`` at one level."""
+    """How to start sandbox workers at one level."""
 
     level: str
     detail: str
     bwrap: str | None = None
     unshare: str | None = None
     run_as_uid: int | None = None
-    preload: tuple[str, ...] = ()
     tmpfs_bytes: int = 64 << 20
     scratch_root: str = "/tmp"
 
-    def command(self, slot: int, uid: int | None = None) -> list[str]:
-        """The argv that starts worker ``slot`` whose calls drop to ``uid`` (None: keep the host's uid)."""
-        opts = ["--announce-ready", "--preload", ",".join(self.preload)]
-        if uid is not None:
-            opts += ["--uid", str(uid)]
+    def sandboxed(self, kind: str, options: Sequence[str], *, private_tmp: bool = False,
+                  boot: Path = WORKER_BOOT) -> list[str]:
+        """The argv that starts worker ``kind`` (``call`` or ``session``) with ``options``, isolated at this level.
+
+        ``boot`` is the entry script (tests point it at a wrapper next to the real one).
+        """
         if self.level == "bwrap":
             assert self.bwrap is not None
-            prefix = [*_bwrap_prefix(self.bwrap, self.tmpfs_bytes), "--ro-bind", str(WORKER_PATH), SANDBOX_WORKER]
-            return [*prefix, sys.executable, "-I", SANDBOX_WORKER, "--pidns", "--private-tmp", *opts]
-        worker = [sys.executable, "-I", str(WORKER_PATH), "--scratch-root", self.scratch_root, *opts]
+            inside = f"{SANDBOX_WORKER_DIR}/{boot.name}"
+            extra = ["--pidns", "--private-tmp"] if private_tmp else ["--pidns"]
+            return [*_bwrap_prefix(self.bwrap, self.tmpfs_bytes), "--ro-bind", str(boot.parent), SANDBOX_WORKER_DIR,
+                    sys.executable, "-I", inside, kind, *extra, *options]
+        worker = [sys.executable, "-I", str(boot), kind, "--scratch-root", self.scratch_root, *options]
         if self.level == "unshare":
             assert self.unshare is not None
             return [*_unshare_prefix(self.unshare), *worker, "--pidns"]
         return [*worker, "--die-with-parent"]
+
+    def command(self, preload: Sequence[str], uid: int | None = None) -> list[str]:
+        """The argv of a call worker that preloads ``preload`` and drops calls to ``uid`` (None: the host's uid)."""
+        options = ["--preload", ",".join(preload)]
+        if uid is not None:
+            options += ["--uid", str(uid)]
+        return self.sandboxed("call", options, private_tmp=True)
 
 
 def _run_probe(argv: Sequence[str]) -> tuple[bool, str]:
@@ -199,12 +210,11 @@ def plan_launch(settings: SandboxSettings, *, bwrap_path: str | None = None, uns
     probe = probe_level(level, bwrap_path=bwrap_path, unshare_path=unshare_path)
     if not probe.available:
         raise IsolationUnavailable(f"sandbox isolation {level!r} is unavailable: {probe.detail}")
-    preload = tuple(dict.fromkeys([*settings.preload_modules, *settings.allowed_imports]))
     return LaunchPlan(
         level=level, detail=probe.detail,
         bwrap=(bwrap_path or shutil.which("bwrap")) if level == "bwrap" else None,
         unshare=(unshare_path or shutil.which("unshare")) if level == "unshare" else None,
-        run_as_uid=settings.run_as_uid if _is_root() else None, preload=preload,
+        run_as_uid=settings.run_as_uid if _is_root() else None,
         tmpfs_bytes=max(64, 4 * settings.max_file_size_mb) << 20, scratch_root=scratch_root,
     )
 

@@ -1,336 +1,339 @@
-"""Host-side handles of sandbox worker processes (see ``_worker.py`` for the protocol).
+"""``WorkerPool``: warm workers in lanes, and the call path every backend shares.
 
-``WorkerProcess`` sends one request and reads its answer with a deadline; ``ReadyWatcher`` is one
-thread that waits, off every caller's critical path, for the ``{"ready": true}`` line a worker prints
-once it has cleaned up after a call and forked its next child.
+Critical path of a call, all in the calling thread: route the tool to a lane, take a worker that has
+announced it is ready, write the call, read the answer (``WorkerClient``). A worker cleans up after a
+call and forks its next child while it sits in the pool; whoever takes it next consumes its ``ready``
+frame (without waiting when it has come already). No thread hands a worker or an answer to
+another; background threads only start replacements and kill workers.
+
+A backend supplies ``spawn(lane, slot)``: start one worker of that lane and wait for its first
+``ready`` frame (raising ``SandboxError`` when it does not start).
 """
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import json
-import os
-import queue
-import select
-import selectors
-import signal
-import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import IO, Any
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
 
 from toolbox.errors import SandboxError
 from toolbox.logging import get_logger
-from toolbox.sandbox.uids import UidLease
+from toolbox.sandbox.base import CANCELLED, CancelToken, IsolationLevel, Limits, RunResult
+from toolbox.sandbox.client import WorkerClient, WorkerDied, WorkerHung, decode_result, encode_call, failure_result
+from toolbox.sandbox.lanes import FULL, lane_for
+from toolbox.spec import ToolSpec
 
-__all__ = ["ReadyWatcher", "WorkerDied", "WorkerHung", "WorkerProcess", "encode_request", "file_tail", "is_ready_line",
-           "kill_uid"]
+__all__ = ["GRACE_S", "PoolStats", "PooledWorker", "WorkerPool"]
 
 log = get_logger("sandbox")
-READY_TIMEOUT_S = 30.0
-MAX_READY_LINE = 1 << 16
+GRACE_S = 6.0  # beyond timeout_s: the worker's own kill and clean-up of leftovers (3 s budget)
+READY_TIMEOUT_S = 30.0  # a worker's clean-up after a call
+CANCELLED_MESSAGE = "the call was cancelled by its caller before it started"
 
 
-def encode_request(fields: dict[str, Any], args_json: str) -> bytes:
-    """One request line: ``fields`` plus ``"args"``, which the caller has already serialised to ``args_json``."""
-    head = json.dumps(fields, ensure_ascii=False)
-    return f'{head[:-1]}, "args": {args_json}}}\n'.encode()
+class PooledWorker:
+    """One warm worker as the pool sees it; a backend subclasses it with how to kill it."""
 
+    def __init__(self, client: WorkerClient, *, lane: str, slot: int, uid: int | None) -> None:
+        self.client, self.lane, self.slot, self.uid = client, lane, slot, uid
+        self.ready = True  # spawn returns a worker whose first ready frame has been read
 
-def is_ready_line(line: bytes) -> bool:
-    """Whether ``line`` is a worker's ``{"ready": true, ...}`` announcement."""
-    try:
-        message = json.loads(line)
-    except ValueError:
-        return False
-    return isinstance(message, dict) and message.get("ready") is True
+    def prepare(self, limits: Limits) -> None:
+        """Adjust the worker to a call's limits before it is sent (nothing by default)."""
 
-
-class WorkerDied(SandboxError):
-    """The worker closed its stdout or answered something that is not the protocol."""
-
-
-class WorkerHung(SandboxError):
-    """The worker did not answer before the host's deadline."""
-
-
-def _zombie(pid: str) -> bool:
-    """Whether ``pid`` has exited and only waits to be reaped (nothing left to kill)."""
-    with open(f"/proc/{pid}/stat", "rb") as fh:
-        stat = fh.read()
-    return stat[stat.rfind(b")") + 2:].startswith(b"Z")
-
-
-def kill_uid(uid: int, budget_s: float = 2.0) -> int:
-    """SIGKILL every process whose owner is ``uid`` (host-side backstop); returns how many were seen."""
-    seen = 0
-    end = time.monotonic() + budget_s
-    while time.monotonic() < end:
-        pids = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    if os.stat(f"/proc/{entry}").st_uid == uid and not _zombie(entry):
-                        pids.append(int(entry))
-                except OSError:
-                    continue
-        if not pids:
-            break
-        seen += len(pids)
-        for pid in pids:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.005)
-    return seen
-
-
-class WorkerProcess:
-    """One running worker: send a request line, read the answer with a deadline, kill it."""
-
-    def __init__(self, argv: Sequence[str], env: dict[str, str], *, slot: int, lease: UidLease | None) -> None:
-        self.slot = slot
-        self._lease = lease
-        self.uid = lease.uid if lease else None
-        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in kill)
-        self._proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-                           env=env, start_new_session=True, close_fds=True, bufsize=0)
-        assert self._proc.stdout is not None
-        self._fd = self._proc.stdout.fileno()
-        self._buf = bytearray()
-        self.info: dict[str, Any] = {}
-
-    @property
-    def pid(self) -> int:
-        """The host pid of the outermost process (bwrap, unshare or python)."""
-        return self._proc.pid
-
-    def alive(self) -> bool:
-        """Whether the process is still running."""
-        return self._proc.poll() is None
-
-    def wait_ready(self, timeout_s: float) -> dict[str, Any]:
-        """Wait for the ``ready`` line; raises ``SandboxError`` with the worker's stderr when it fails."""
-        try:
-            info = self._read_json(time.monotonic() + timeout_s, 1 << 20)
-        except SandboxError as exc:
-            self.kill()
-            raise SandboxError(f"sandbox worker failed to start: {exc}; stderr: {self.stderr_tail()!r}") from exc
-        if info.get("ready") is not True:
-            self.kill()
-            raise SandboxError(f"sandbox worker sent {info!r} instead of its ready line")
-        self.info = info
-        return info
-
-    def request(self, line: bytes, request_id: str, timeout_s: float, max_bytes: int) -> dict[str, Any]:
-        """Send one request line (``encode_request``); return the response whose id is ``request_id``.
-
-        Other lines are discarded.
-        """
-        assert self._proc.stdin is not None
-        try:
-            self._proc.stdin.write(line)
-        except (BrokenPipeError, OSError) as exc:
-            raise WorkerDied(f"could not write to the worker: {exc}") from exc
-        deadline = time.monotonic() + timeout_s
-        for _ in range(16):
-            response = self._read_json(deadline, max_bytes)
-            if response.get("id") == request_id:
-                return response
-        raise WorkerDied("the worker sent too many lines that answer no request")
-
-    def fileno(self) -> int:
-        """The worker's stdout (for ``select``)."""
-        return self._fd
-
-    def feed(self) -> bool:
-        """Read what is available on stdout into the buffer (call when readable); False at EOF."""
-        chunk = os.read(self._fd, 1 << 16)
-        self._buf += chunk
-        return bool(chunk)
-
-    def pop_line(self) -> bytes | None:
-        """A complete buffered line, or None."""
-        end = self._buf.find(b"\n")
-        if end < 0:
-            return None
-        line = bytes(self._buf[:end])
-        del self._buf[: end + 1]
-        return line
-
-    def buffered(self) -> int:
-        """How many bytes wait in the buffer."""
-        return len(self._buf)
-
-    def exit_code(self) -> int | None:
-        """The process's exit status, None while it runs."""
-        return self._proc.poll()
-
-    def _read_json(self, deadline: float, max_bytes: int) -> dict[str, Any]:
-        line = self._read_line(deadline, max_bytes)
-        try:
-            value = json.loads(line)
-        except ValueError as exc:
-            raise WorkerDied(f"the worker sent a line that is not JSON: {line[:200]!r}") from exc
-        if not isinstance(value, dict):
-            raise WorkerDied(f"the worker sent {type(value).__name__}, not an object")
-        return value
-
-    def _read_line(self, deadline: float, max_bytes: int) -> bytes:
-        while True:
-            line = self.pop_line()
-            if line is not None:
-                return line
-            if len(self._buf) > max_bytes:
-                raise WorkerDied(f"the worker's answer exceeded {max_bytes} bytes")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WorkerHung("the worker did not answer in time")
-            ready, _, _ = select.select([self._fd], [], [], remaining)
-            if ready and not self.feed():
-                raise WorkerDied(f"the worker exited (code {self._proc.poll()})")
-
-    def stderr_tail(self, limit: int = 2000) -> str:
-        """The end of what the worker wrote on stderr (bwrap and Python errors)."""
-        return file_tail(self._stderr, limit)
+    def exit_detail(self) -> str:
+        """How the worker ended, for error messages."""
+        return ""
 
     def kill(self) -> None:
-        """Kill the worker's process group (and, when it drops privileges, every process of its uid)."""
-        with contextlib.suppress(OSError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            self._proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._proc.wait(timeout=5)
-        if self.uid is not None:
-            kill_uid(self.uid)
-        if self._lease is not None:
-            self._lease.release()
-        for stream in (self._proc.stdin, self._proc.stdout, self._stderr):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
+        """Kill the worker and everything it ran (blocking is fine: the pool calls it in the background)."""
+        raise NotImplementedError
 
     def close(self) -> None:
-        """Ask the worker to exit (EOF on stdin), then make sure it has."""
-        try:
-            if self._proc.stdin is not None:
-                self._proc.stdin.close()
-            self._proc.wait(timeout=1)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
+        """Stop the worker at pool shutdown."""
         self.kill()
 
 
-def _ready_state(worker: WorkerProcess) -> tuple[bool, str] | None:
-    """(True, "") once the worker announced ready; (False, why) if it never will; None: keep waiting."""
-    line = worker.pop_line()
-    if line is not None:
-        if is_ready_line(line):
-            return True, ""
-        return False, f"sent {line[:200]!r} instead of its ready line"
-    if worker.buffered() > MAX_READY_LINE:
-        return False, "sent too much instead of its ready line"
-    return None
+@dataclass
+class PoolStats:
+    """Counters of the worker pool (for tests, doctor output and metrics)."""
+
+    isolation: str
+    workers: int
+    started: int = 0
+    replaced: int = 0
+    calls: int = 0
+    idle: int = 0
+    baseline_vm_bytes: int | None = None
+    uids: list[int] = field(default_factory=list)
+    lanes: dict[str, int] = field(default_factory=dict)
 
 
-class ReadyWatcher:
-    """One thread that waits for workers to announce ``{"ready": true}`` after their cleanup.
+class WorkerPool:
+    """``lanes`` (name -> worker count) of workers made by ``spawn``; ``run`` is thread-safe and blocks."""
 
-    ``watch(worker)`` hands over a worker that has answered its call; ``on_ready(worker)`` runs when
-    its ready line arrives, ``on_lost(worker, why)`` when it exits, breaks the protocol or is not ready
-    within ``timeout_s``. Both run on the watcher thread and must not block.
-    """
+    def __init__(self, *, isolation: IsolationLevel, lanes: Mapping[str, int],
+                 spawn: Callable[[str, int], PooledWorker], limits: Limits) -> None:
+        self.isolation = isolation
+        self._sizes = dict(lanes)
+        self._spawn_worker = spawn
+        self._limits = limits
+        self._has_full = FULL in self._sizes
+        self._cond = threading.Condition()
+        self._start_lock = threading.Lock()
+        self._free: dict[str, list[PooledWorker]] = {lane: [] for lane in self._sizes}
+        self._spawning = dict.fromkeys(self._sizes, 0)
+        self._errors: dict[str, str] = {}
+        self._live: set[PooledWorker] = set()
+        self._slots = itertools.count()
+        self._background = ThreadPoolExecutor(max(2, sum(self._sizes.values())), thread_name_prefix="sandbox-pool")
+        self._stats = PoolStats(isolation=isolation, workers=sum(self._sizes.values()), lanes=dict(self._sizes))
+        self.started = False
+        self.closed = False
 
-    def __init__(self, on_ready: Callable[[WorkerProcess], None], on_lost: Callable[[WorkerProcess, str], None],
-                 *, timeout_s: float = READY_TIMEOUT_S) -> None:
-        self._on_ready, self._on_lost, self._timeout_s = on_ready, on_lost, timeout_s
-        self._pending: queue.SimpleQueue[WorkerProcess] = queue.SimpleQueue()
-        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-        self._closed = False
-        self._thread = threading.Thread(target=self._loop, name="sandbox-ready", daemon=True)
-        self._thread.start()
+    # ------------------------------------------------------------------ lifecycle
 
-    def watch(self, worker: WorkerProcess) -> None:
-        """Wait (in the background) for ``worker``'s ready line."""
-        self._pending.put(worker)
-        self._wake()
+    def start(self) -> None:
+        """Start every worker now; raises ``SandboxError`` (and starts none) if one fails. Idempotent."""
+        with self._start_lock:
+            if self.started:
+                return
+            if self.closed:
+                raise SandboxError("the sandbox is closed")
+            futures = [self._background.submit(self._spawn, lane)
+                       for lane, size in self._sizes.items() for _ in range(size)]
+            wait(futures)
+            errors = [f.exception() for f in futures if f.exception() is not None]
+            workers = [f.result() for f in futures if f.exception() is None]
+            if errors:
+                for worker in workers:
+                    self._forget(worker)
+                raise SandboxError(f"could not start the sandbox workers: {errors[0]}") from errors[0]
+            with self._cond:
+                for worker in workers:
+                    self._free[worker.lane].append(worker)
+                self.started = True
 
     def close(self) -> None:
-        """Stop the thread; workers still cleaning up are left to their owner."""
-        self._closed = True
-        self._wake()
-        self._thread.join(timeout=5)
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        """Stop every worker; calls after this raise ``SandboxError``."""
+        with self._start_lock, self._cond:
+            self.closed = True
+            live = list(self._live)
+            self._live.clear()
+            for free in self._free.values():
+                free.clear()
+            self._cond.notify_all()
+        for worker in live:
+            worker.close()
+        self._background.shutdown(wait=False, cancel_futures=True)
 
-    def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_w, b"\0")
+    def live_workers(self) -> list[PooledWorker]:
+        """The workers running now (for backends' diagnostics)."""
+        with self._cond:
+            return list(self._live)
 
-    def _loop(self) -> None:
-        selector = selectors.DefaultSelector()
-        selector.register(self._wake_r, selectors.EVENT_READ, None)
-        deadlines: dict[WorkerProcess, float] = {}
+    def stats(self) -> PoolStats:
+        """A snapshot of the pool's counters; ``idle`` counts workers that are ready for a call."""
+        with self._cond:
+            for free in self._free.values():
+                for worker in list(free):
+                    self._poll(worker, free)
+            snapshot = PoolStats(**{**vars(self._stats), "lanes": dict(self._sizes)})
+            snapshot.uids = sorted(w.uid for w in self._live if w.uid is not None)
+            snapshot.idle = sum(w.ready for free in self._free.values() for w in free)
+        return snapshot
 
-        def settle(worker: WorkerProcess, state: tuple[bool, str]) -> None:
-            deadlines.pop(worker, None)
-            with contextlib.suppress(KeyError, ValueError):
-                selector.unregister(worker.fileno())
-            try:
-                if state[0]:
-                    self._on_ready(worker)
-                else:
-                    self._on_lost(worker, state[1])
-            except Exception:
-                log.exception("sandbox ready watcher callback failed")
+    def _spawn(self, lane: str) -> PooledWorker:
+        worker = self._spawn_worker(lane, next(self._slots))
+        info = worker.client.info
+        missing = info.get("preload_failed")
+        if missing:
+            log.warning("sandbox worker could not preload %s", missing)
+        with self._cond:
+            self._stats.started += 1
+            if lane == FULL or not self._has_full:
+                self._stats.baseline_vm_bytes = info.get("baseline_vm_bytes")
+            if self.closed:
+                closed = True
+            else:
+                closed = False
+                self._live.add(worker)
+        if closed:
+            worker.kill()
+            raise SandboxError("the sandbox is closed")
+        return worker
 
+    def _forget(self, worker: PooledWorker) -> None:
+        with self._cond:
+            self._live.discard(worker)
+        worker.kill()
+
+    def _discard(self, worker: PooledWorker, why: str = "") -> None:
+        """Kill a worker in the background and start its replacement."""
+        if why:
+            log.warning("sandbox worker %d (%s) %s; replacing it %s", worker.slot, worker.lane, why,
+                        worker.exit_detail())
+        with self._cond:
+            if worker not in self._live:
+                return
+            self._live.discard(worker)
+            self._stats.replaced += 1
         try:
-            while not self._closed:
-                timeout = max(0.0, min(deadlines.values()) - time.monotonic()) if deadlines else None
-                for key, _ in selector.select(timeout):
-                    if key.data is None:
-                        with contextlib.suppress(BlockingIOError, OSError):
-                            os.read(self._wake_r, 4096)
+            self._background.submit(worker.kill)
+        except RuntimeError:  # shutting down
+            worker.kill()
+        self._fill(worker.lane)
+
+    def _fill(self, lane: str) -> None:
+        """Start replacements (in the background) until the lane's live + starting workers reach its size."""
+        with self._cond:
+            live = sum(1 for w in self._live if w.lane == lane)
+            missing = self._sizes[lane] - live - self._spawning[lane]
+            if self.closed or missing <= 0:
+                return
+            self._spawning[lane] += missing
+        for _ in range(missing):
+            try:
+                self._background.submit(self._replace, lane)
+            except RuntimeError:
+                return
+
+    def _replace(self, lane: str) -> None:
+        worker: PooledWorker | None = None
+        try:
+            worker = self._spawn(lane)
+        except Exception as exc:
+            log.error("could not start a sandbox worker (%s): %s", lane, exc)
+            with self._cond:
+                self._errors[lane] = f"{type(exc).__name__}: {exc}"
+        with self._cond:
+            self._spawning[lane] -= 1
+            if worker is not None:
+                self._free[lane].append(worker)
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ taking a worker
+
+    def _poll(self, worker: PooledWorker, free: list[PooledWorker]) -> None:
+        """Under the lock: note a cleaning worker's ready frame, or drop it when it died."""
+        if worker.ready:
+            return
+        try:
+            worker.ready = worker.client.poll_ready()
+        except (WorkerDied, WorkerHung) as exc:
+            free.remove(worker)
+            self._discard(worker, f"was lost while cleaning up: {exc}")
+
+    def _take(self, lane: str, cancel: CancelToken | None) -> PooledWorker | None:
+        """A free worker of ``lane`` (maybe still cleaning up); None when cancelled first."""
+        wake: Callable[[], None] | None = None
+        if cancel is not None:
+            def notify() -> None:
+                with self._cond:
+                    self._cond.notify_all()
+            wake = cancel.on_cancel(notify)
+        tried_to_start = False
+        try:
+            with self._cond:
+                while True:
+                    if self.closed:
+                        raise SandboxError("the sandbox is closed")
+                    if cancel is not None and cancel.cancelled:
+                        return None
+                    free = self._free[lane]
+                    for worker in list(free):
+                        self._poll(worker, free)
+                    for worker in reversed(free):
+                        if worker.ready:
+                            free.remove(worker)
+                            return worker
+                    if free:
+                        return free.pop(0)  # released first: the likeliest to be ready first
+                    if not self._spawning[lane] and not any(w.lane == lane for w in self._live):
+                        if tried_to_start:
+                            raise SandboxError(f"no sandbox worker could be started: {self._errors.get(lane)}")
+                        tried_to_start = True
+                        self._cond.release()
+                        try:
+                            self._fill(lane)
+                        finally:
+                            self._cond.acquire()
                         continue
-                    worker = key.data
-                    try:
-                        alive = worker.feed()
-                    except OSError as exc:
-                        settle(worker, (False, f"could not read from it: {exc}"))
-                        continue
-                    state = _ready_state(worker)
-                    if state is None and not alive:
-                        state = (False, f"exited while cleaning up after a call (code {worker.exit_code()})")
-                    if state is not None:
-                        settle(worker, state)
-                while not self._pending.empty():
-                    worker = self._pending.get()
-                    deadlines[worker] = time.monotonic() + self._timeout_s
-                    state = _ready_state(worker)
-                    if state is not None:
-                        settle(worker, state)
-                        continue
-                    with contextlib.suppress(KeyError):  # a killed worker's fd number came back
-                        deadlines.pop(selector.unregister(worker.fileno()).data, None)
-                    selector.register(worker.fileno(), selectors.EVENT_READ, worker)
-                now = time.monotonic()
-                for worker, deadline in list(deadlines.items()):
-                    if deadline <= now:
-                        settle(worker, (False, f"did not finish cleaning up within {self._timeout_s:.0f} s"))
+                    self._cond.wait(1.0)
         finally:
-            selector.close()
+            if wake is not None:
+                wake()
 
+    def _acquire(self, lane: str, cancel: CancelToken | None) -> PooledWorker | None:
+        while True:
+            worker = self._take(lane, cancel)
+            if worker is None or worker.ready:
+                return worker
+            try:
+                worker.client.await_ready(READY_TIMEOUT_S)
+                worker.ready = True
+                return worker
+            except (WorkerDied, WorkerHung) as exc:
+                self._discard(worker, f"did not become ready after its last call: {exc}")
 
-def file_tail(stream: IO[bytes], limit: int = 2000) -> str:
-    """The last ``limit`` bytes of a worker's stderr file, decoded ("" when it cannot be read)."""
-    try:
-        stream.seek(0, os.SEEK_END)
-        stream.seek(max(0, stream.tell() - limit))
-        return stream.read().decode(errors="replace")
-    except (OSError, ValueError):
-        return ""
+    def _release(self, worker: PooledWorker) -> None:
+        with self._cond:
+            if worker not in self._live:
+                return
+            worker.ready = False
+            self._free[worker.lane].append(worker)
+            self._cond.notify()
+
+    # ------------------------------------------------------------------ calls
+
+    def run(self, spec: ToolSpec, args: dict[str, Any], limits: Limits | None = None, *,
+            cancel: CancelToken | None = None) -> RunResult:
+        """Call ``spec.entrypoint(**args)`` in a fresh child of a warm worker of the tool's lane."""
+        if self.closed:
+            raise SandboxError("the sandbox is closed")
+        if cancel is not None and cancel.cancelled:
+            return failure_result(CANCELLED, CANCELLED_MESSAGE, self.isolation)
+        if not isinstance(args, dict):
+            return failure_result("ArgumentsNotJSON", f"the arguments must be a JSON object, not "
+                                                      f"{type(args).__name__}", self.isolation)
+        try:
+            args_json = json.dumps(args, allow_nan=False, ensure_ascii=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            return failure_result("ArgumentsNotJSON", f"the arguments are not JSON ({exc}); pass only dict, list, "
+                                                      "str, int, float (finite), bool or None", self.isolation)
+        limits = limits or self._limits
+        if not self.started:
+            self.start()
+        worker = self._acquire(lane_for(spec, self._has_full), cancel)
+        if worker is None:
+            return failure_result(CANCELLED, CANCELLED_MESSAGE, self.isolation)
+        call_id, data = encode_call(spec, args_json, limits)
+        max_bytes = limits.max_result_bytes + 6 * limits.max_output_bytes + (4 << 20)
+        with self._cond:
+            self._stats.calls += 1
+        try:
+            worker.prepare(limits)
+            done, body = worker.client.call(data, call_id, time.monotonic() + limits.timeout_s + GRACE_S,
+                                            max_bytes, cancel)
+        except WorkerHung:
+            self._discard(worker)
+            return failure_result("Timeout", f"the call ran longer than {limits.timeout_s} s and its worker did not "
+                                             "answer; the worker was killed and is being replaced", self.isolation)
+        except (WorkerDied, OSError, SandboxError) as exc:
+            detail = worker.exit_detail()
+            self._discard(worker, f"was lost during a call: {exc}")
+            return failure_result("WorkerLost", f"the sandbox worker died during the call ({exc}{detail}); "
+                                                "it is being replaced", self.isolation)
+        except BaseException:
+            self._discard(worker)
+            raise
+        if done.get("recycle"):
+            self._discard(worker, "asked to be replaced")
+        else:
+            self._release(worker)
+        return decode_result(done, body, self.isolation)

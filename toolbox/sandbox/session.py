@@ -1,7 +1,7 @@
 """A stateful sandbox session: the cells of one task run in one sandboxed process that keeps their globals.
 
 ``open_session`` gives a ``SandboxSession`` (``async with open_session(settings) as session:``). Each
-``run_cell`` runs Python in the session worker (``_session_worker.py``) under the process backend's
+``run_cell`` runs Python in the session worker (``worker/session.py``) under the process backend's
 isolation (bubblewrap or unshare namespaces, a leased unprivileged uid when root, a clean
 environment, a scratch working directory, no network) and the rlimits of ``Limits``: ``memory_mb``
 on top of the session's start, ``max_processes``, ``max_open_files``, ``max_file_size_mb`` for the

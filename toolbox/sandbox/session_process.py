@@ -1,4 +1,4 @@
-"""Host-side handle of one sandbox session process (see ``_session_worker.py`` for the protocol).
+"""Host-side handle of one sandbox session process (see ``worker/session.py`` for the protocol).
 
 It starts the session worker under the process backend's isolation plan (bubblewrap / unshare /
 none, a leased uid when root, the clean worker environment), talks JSON lines over two dedicated
@@ -14,20 +14,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
-from pathlib import Path
 from typing import IO, Any
 
 from toolbox.errors import SandboxError
-from toolbox.sandbox.isolation import LaunchPlan, _bwrap_prefix, _unshare_prefix, worker_env
-from toolbox.sandbox.pool import file_tail, kill_uid
+from toolbox.sandbox.isolation import LaunchPlan, worker_env
+from toolbox.sandbox.procs import file_tail, kill_uid
 from toolbox.sandbox.uids import UidLease, lease_uid
 
-__all__ = ["SESSION_WORKER_PATH", "SessionLost", "SessionProcess", "session_command"]
+__all__ = ["SessionLost", "SessionProcess", "session_command"]
 
-SESSION_WORKER_PATH = Path(__file__).with_name("_session_worker.py")
-SANDBOX_SESSION_WORKER = "/sandbox/session_worker.py"
 KILL_WAIT_S = 5.0
 
 
@@ -37,17 +33,7 @@ class SessionLost(SandboxError):
 
 def session_command(plan: LaunchPlan, in_fd: int, out_fd: int) -> list[str]:
     """The argv that starts a session worker reading ``in_fd`` and writing ``out_fd``, isolated as ``plan`` says."""
-    opts = ["--in-fd", str(in_fd), "--out-fd", str(out_fd)]
-    if plan.level == "bwrap":
-        assert plan.bwrap is not None
-        prefix = [*_bwrap_prefix(plan.bwrap, plan.tmpfs_bytes), "--ro-bind", str(SESSION_WORKER_PATH),
-                  SANDBOX_SESSION_WORKER]
-        return [*prefix, sys.executable, "-I", SANDBOX_SESSION_WORKER, "--pidns", *opts]
-    worker = [sys.executable, "-I", str(SESSION_WORKER_PATH), "--scratch-root", plan.scratch_root, *opts]
-    if plan.level == "unshare":
-        assert plan.unshare is not None
-        return [*_unshare_prefix(plan.unshare), *worker, "--pidns"]
-    return [*worker, "--die-with-parent"]
+    return plan.sandboxed("session", ["--in-fd", str(in_fd), "--out-fd", str(out_fd)])
 
 
 class SessionProcess:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from toolbox.errors import ToolboxError
 from toolbox.sandbox.base import Limits, Sandbox
+from toolbox.sandbox.cancel import run_in_thread
 from toolbox.sandbox.session import SessionFunction
 from toolbox.spec import ToolSpec
 
@@ -22,12 +22,13 @@ def tool_function(sandbox: Sandbox, spec: ToolSpec, *, name: str | None = None,
     """``spec`` as a session function named ``name`` (default: the tool's name), run in ``sandbox`` per call.
 
     Positional arguments follow the order of the input schema's properties. ``sandbox.run`` blocks,
-    so it runs in a worker thread and the event loop keeps serving other sessions.
+    so it runs in a worker thread and the event loop keeps serving other sessions; a cell that is
+    cancelled cancels the tool's call too.
     """
     parameters = [str(key) for key in spec.input_schema.get("properties", {})]
 
     async def call(args: dict[str, Any]) -> Any:
-        result = await asyncio.to_thread(sandbox.run, spec, args, limits)
+        result = await run_in_thread(sandbox, spec, args, limits)
         if result.ok:
             return result.value
         error = result.error

@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from toolbox.sandbox.base import Limits, RunResult
+from toolbox.sandbox.base import CancelToken, Limits, RunResult
 from toolbox.sandbox.docker import (
     LABEL,
     OWNER_LABEL,
@@ -256,6 +257,35 @@ def test_killed_worker_gives_clear_error_and_pool_keeps_serving(box: DockerSandb
     _serves(box, times=4)
 
 
+@pytest.mark.parametrize("args", [[1, 2], "x", None])
+def test_arguments_that_are_not_an_object(box: DockerSandbox, args: object) -> None:
+    result = box.run(_spec("def f(*a):\n    return 'ran'\n"), args)  # type: ignore[arg-type]
+    assert not result.ok and result.error is not None and result.error.type == "ArgumentsNotJSON", result
+
+
+def test_cancel_during_the_call_frees_the_container(box: DockerSandbox) -> None:
+    before = box.stats().replaced
+    token = CancelToken()
+    threading.Timer(1.0, token.cancel).start()
+    result = box.run(_spec("import time\ndef f():\n    time.sleep(50)\n    return 'slept'\n"), {},
+                     _limits(timeout_s=60, cpu_s=30), cancel=token)
+    assert not result.ok and result.cancelled, result  # only the cancel can end a 50 s sleep under 60 s
+    _serves(box, times=4)
+    assert box.stats().replaced == before  # freed, not replaced
+
+
+def test_cancel_before_and_after_the_call(box: DockerSandbox) -> None:
+    early = CancelToken()
+    early.cancel()
+    result = box.run(_spec("def f():\n    return 'ran'\n"), {}, cancel=early)
+    assert not result.ok and result.cancelled, result
+    late = CancelToken()
+    result = box.run(_spec("def f():\n    return 'ran'\n"), {}, cancel=late)
+    late.cancel()
+    assert result.ok and result.value == "ran"
+    _serves(box)
+
+
 def test_stale_containers_of_dead_owners_are_removed(client: Any, box: DockerSandbox) -> None:
     stale = client.containers.create(box.image, command=["true"], labels={
         LABEL: "1", OWNER_LABEL: f"{socket.gethostname()}:999999999:1"}, network_mode="none")
@@ -272,7 +302,7 @@ def test_stale_containers_of_dead_owners_are_removed(client: Any, box: DockerSan
         foreign.remove(force=True)
 
 
-def test_one_container_pool_waits_for_cleanup_then_close_removes_it(client: Any) -> None:
+def test_one_container_per_lane_waits_for_cleanup_then_close_removes_them(client: Any) -> None:
     sandbox = DockerSandbox(_settings(workers=1, preload_modules=[]), client=client)
     assert sandbox.container_names() == []  # the constructor starts nothing
     leaver = ("import os, time\ndef f():\n    open('/tmp/left.txt', 'w').write('x')\n"
@@ -285,7 +315,7 @@ def test_one_container_pool_waits_for_cleanup_then_close_removes_it(client: Any)
         assert len(pids) <= 3, pids  # tini, the worker, this call's process
         assert tmp == [scratch], tmp  # only this call's own scratch directory
     names = sandbox.container_names()
-    assert len(names) == 1
+    assert len(names) == 2  # one per lane: standard-library tools and numpy/scipy/sympy tools
     pool = client.containers.get(names[0]).labels[POOL_LABEL]
     sandbox.close()
     assert not client.api.containers(all=True, filters={"label": f"{POOL_LABEL}={pool}"})

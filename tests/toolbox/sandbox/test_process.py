@@ -13,9 +13,9 @@ from tests.toolbox.sandbox.conftest import UID_BASE, wait_until_idle
 from toolbox.errors import IsolationUnavailable, SandboxError
 from toolbox.sandbox import Sandbox, create_sandbox
 from toolbox.sandbox.base import Limits
-from toolbox.sandbox.isolation import WORKER_PATH, LaunchPlan, doctor_report
-from toolbox.sandbox.pool import kill_uid
+from toolbox.sandbox.isolation import WORKER_BOOT, WORKER_DIR, LaunchPlan, doctor_report
 from toolbox.sandbox.process import ProcessSandbox
+from toolbox.sandbox.procs import kill_uid
 from toolbox.settings import SandboxSettings
 from toolbox.spec import ToolSpec
 
@@ -84,6 +84,13 @@ def test_syntax_error_and_missing_entrypoint(sandbox: ProcessSandbox, spec_facto
 def test_arguments_that_are_not_json(sandbox: ProcessSandbox, spec_factory: SpecFactory) -> None:
     result = sandbox.run(spec_factory("def f(x):\n    return 1\n"), {"x": {1, 2}})
     assert not result.ok and result.error is not None and result.error.type == "ArgumentsNotJSON"
+
+
+@pytest.mark.parametrize("args", [[1, 2], "x", None, 3])
+def test_arguments_that_are_not_an_object(sandbox: ProcessSandbox, spec_factory: SpecFactory, args: object) -> None:
+    result = sandbox.run(spec_factory("def f(*a):\n    return 'ran'\n"), args)  # type: ignore[arg-type]
+    assert not result.ok and result.error is not None and result.error.type == "ArgumentsNotJSON", result
+    assert "object" in result.error.message
 
 
 def test_bad_arguments_are_a_tool_error(sandbox: ProcessSandbox, spec_factory: SpecFactory) -> None:
@@ -169,30 +176,31 @@ def test_other_tools_code_is_not_visible(sandbox: ProcessSandbox, spec_factory: 
     for _ in range(3):  # now in the workers' compile cache
         assert sandbox.run(secret, {}).value == "classified-7731"
     wait_until_idle(sandbox)
-    probe = spec_factory("import sys\ndef f() -> list:\n    main = sys.modules['__main__']\n"
-                         "    return [len(getattr(main, '_CODE_CACHE', {})), sorted(main.__dict__)]\n")
+    probe = spec_factory("import sys\ndef f() -> list:\n"
+                         "    caches = {id(m.CODE_CACHE): m.CODE_CACHE for m in list(sys.modules.values())\n"
+                         "              if hasattr(m, 'CODE_CACHE')}\n"
+                         "    return [len(caches), sum(len(c) for c in caches.values())]\n")
     for _ in range(2):
-        cached, names = sandbox.run(probe, {}).value
-        assert cached == 0 and "_CODE_CACHE" in names
+        found, cached = sandbox.run(probe, {}).value
+        assert found == 1 and cached == 0
 
 
 def test_worker_that_cannot_clean_up_is_replaced(settings_factory: Callable[..., SandboxSettings],
                                                  spec_factory: SpecFactory, monkeypatch: pytest.MonkeyPatch,
                                                  tmp_path: Path) -> None:
     wrapper = tmp_path / "failing_cleanup.py"  # the real worker, except that deleting scratch files "fails"
-    wrapper.write_text("import importlib.util, sys\n"
-                       f"spec = importlib.util.spec_from_file_location('w', {str(WORKER_PATH)!r})\n"
-                       "w = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(w)\n"
-                       "w._clean_files = lambda opts, scratch: False\nsys.exit(w.main(sys.argv[1:]))\n")
-    wrapper.chmod(0o755)
-    command = LaunchPlan.command
-    monkeypatch.setattr(LaunchPlan, "command", lambda self, slot, uid=None: [
-        str(wrapper) if arg == str(WORKER_PATH) else arg for arg in command(self, slot, uid)])
+    wrapper.write_text("import sys\n"
+                       f"sys.path.insert(0, {str(WORKER_DIR.parent)!r})\n"
+                       "import worker.main as w\n"
+                       "w.clean_files = lambda *args: False\nsys.exit(w.main(sys.argv[2:]))\n")
+    sandboxed = LaunchPlan.sandboxed
+    monkeypatch.setattr(LaunchPlan, "sandboxed", lambda self, kind, options, private_tmp=False, boot=WORKER_BOOT:
+                        sandboxed(self, kind, options, private_tmp=private_tmp, boot=wrapper))
     with ProcessSandbox(settings_factory(isolation="none", workers=1, preload_modules=[])) as box:
         spec = spec_factory("def f(x: int) -> int:\n    return x + 100\n")
         assert [box.run(spec, {"x": i}).value for i in range(3)] == [100, 101, 102]
         stats = box.stats()
-        assert stats.calls == 3 and stats.replaced >= 2 and stats.started >= 3
+        assert stats.calls == 3 and stats.replaced >= 2 and stats.started >= 4
 
 
 def test_two_sandboxes_never_share_a_uid(settings_factory: Callable[..., SandboxSettings],
@@ -201,8 +209,8 @@ def test_two_sandboxes_never_share_a_uid(settings_factory: Callable[..., Sandbox
     if os.geteuid() != 0:
         pytest.skip("calls keep the host's uid when the host is not root")
     spec = spec_factory("import os\ndef f() -> int:\n    return os.getuid()\n")
-    with ProcessSandbox(settings_factory(workers=2, preload_modules=[])) as first, \
-            ProcessSandbox(settings_factory(workers=2, preload_modules=[])) as second:
+    with ProcessSandbox(settings_factory(workers=1, preload_modules=[])) as first, \
+            ProcessSandbox(settings_factory(workers=1, preload_modules=[])) as second:
         first.start()
         second.start()
         assert not set(first.stats().uids) & set(second.stats().uids)

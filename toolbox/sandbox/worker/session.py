@@ -1,7 +1,7 @@
 """Sandbox session worker: one long-lived process that runs the cells of one task and keeps their globals.
 
-Standalone on purpose, like ``_worker.py``: stdlib only, no ``toolbox`` imports, run as
-``python -I session_worker.py --in-fd R --out-fd W [--scratch-root D] [--pidns] [--die-with-parent]``
+Stdlib only, like the rest of the package, run as
+``python -I boot.py session --in-fd R --out-fd W [--scratch-root D] [--pidns] [--die-with-parent]``
 inside the same bubblewrap / unshare sandbox as the process backend's workers.
 
 Protocol: newline-delimited JSON on the two dedicated pipes ``--in-fd`` (host to worker) and
@@ -31,7 +31,6 @@ import argparse
 import ast
 import builtins
 import contextlib
-import ctypes
 import gc
 import inspect
 import json
@@ -44,30 +43,40 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 import traceback
 from types import CodeType
 from typing import Any
 
+from .common import (
+    CHILD_ENV,
+    MAX_NAMESPACE_PID,
+    MIB,
+    PR_SET_CHILD_SUBREAPER,
+    PR_SET_PDEATHSIG,
+    THREAD_ENV,
+    call_limits,
+    drop_privileges,
+    kill_leftovers,
+    prctl,
+    preload,
+    vm_size,
+)
+from .common import Output as _Output
+from .common import Stream as _Stream
+from .common import describe as _describe
+from .common import failure as _common_failure
+from .common import json_default as _json_default
+
 __all__ = ["main"]
 
-PR_SET_PDEATHSIG = 1
-PR_SET_CHILD_SUBREAPER = 36
-PR_SET_NO_NEW_PRIVS = 38
-MIB = 1 << 20
-MAX_NAMESPACE_PID = 16
-MAX_MESSAGE = 8192
+
+def _failure(kind: str, message: str, tb: str = "") -> dict[str, str]:
+    return _common_failure(kind, message, tb, max_traceback=MAX_TRACEBACK)
+
 MAX_TRACEBACK = 8192
 MAX_FRAMES = 12
 RESERVE_BYTES = 2 * MIB
-DEFAULT_LIMITS: dict[str, float] = {
-    "timeout_s": 10.0, "cpu_s": 10, "memory_mb": 512, "max_processes": 32, "max_open_files": 64,
-    "max_file_size_mb": 16, "max_output_bytes": 1 << 20, "max_result_bytes": 1 << 20,
-}
-CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-_libc = ctypes.CDLL(None, use_errno=True)
+SESSION_ENV = {**CHILD_ENV, **THREAD_ENV}
 
 
 class CPULimitExceeded(BaseException):
@@ -75,37 +84,6 @@ class CPULimitExceeded(BaseException):
 
 
 _UNSET = object()  # a parameter the cell did not pass: left out of the host call's arguments
-
-
-def _prctl(option: int, arg: int) -> None:
-    if _libc.prctl(option, arg, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
-
-
-def _vm_size() -> int:
-    with open("/proc/self/status", "rb") as fh:
-        for line in fh:
-            if line.startswith(b"VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _failure(kind: str, message: str, tb: str = "") -> dict[str, str]:
-    return {"type": kind[:200], "message": message[:MAX_MESSAGE], "traceback": tb[-MAX_TRACEBACK:]}
-
-
-def _describe(exc: BaseException) -> str:
-    try:
-        return str(exc)
-    except Exception:
-        return "<unprintable exception message>"
-
-
-def _json_default(obj: Any) -> Any:
-    module = type(obj).__module__ or ""
-    if module.split(".")[0] == "numpy" and hasattr(obj, "tolist"):
-        return obj.tolist()
-    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
 # ------------------------------------------------------------------------------------ the channel
@@ -140,63 +118,6 @@ class _Channel:
             if not chunk:
                 return None
             self.buf += chunk
-
-
-# ------------------------------------------------------------------------------------ cell output
-
-
-class _Output:
-    """stdout + stderr of one cell, sharing one byte budget."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
-        self.truncated = False
-        self.parts: dict[str, list[str]] = {"stdout": [], "stderr": []}
-
-    def add(self, name: str, text: str) -> None:
-        if self.truncated or not text:
-            return
-        data = text.encode("utf-8", "replace")
-        room = self.limit - self.used
-        if len(data) > room:
-            data = data[:room]
-            self.truncated = True
-        self.used += len(data)
-        self.parts[name].append(data.decode("utf-8", "ignore"))
-
-
-class _Stream:
-    """A write-only text stream that feeds ``_Output`` (or nothing, between cells)."""
-
-    encoding = "utf-8"
-    errors = "replace"
-
-    def __init__(self, output: _Output | None, name: str) -> None:
-        self._output, self.name = output, name
-
-    def write(self, text: str) -> int:
-        if not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        if self._output is not None:
-            self._output.add(self.name, text)
-        return len(text)
-
-    def writelines(self, lines: Any) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        return None
-
-    def isatty(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return False
 
 
 # ------------------------------------------------------------------------------------ the session
@@ -279,9 +200,7 @@ class _Session:
     # -- running a cell
 
     def run_cell(self, request: dict[str, Any]) -> dict[str, Any]:
-        limits = dict(DEFAULT_LIMITS)
-        if isinstance(request.get("limits"), dict):
-            limits.update({k: v for k, v in request["limits"].items() if k in DEFAULT_LIMITS})
+        limits = call_limits(request.get("limits"))
         self.cells += 1
         self.cell_id = str(request.get("id"))
         self.final_answer = None
@@ -402,85 +321,13 @@ def _apply_session_limits(limits: dict[str, Any]) -> None:
     setr(resource.RLIMIT_NPROC, (int(limits["max_processes"]),) * 2)
     setr(resource.RLIMIT_NOFILE, (int(limits["max_open_files"]),) * 2)
     setr(resource.RLIMIT_FSIZE, (int(limits["max_file_size_mb"]) * MIB,) * 2)
-    setr(resource.RLIMIT_AS, (_vm_size() + int(limits["memory_mb"]) * MIB,) * 2)
+    setr(resource.RLIMIT_AS, (vm_size() + int(limits["memory_mb"]) * MIB,) * 2)
 
 
 # ------------------------------------------------------------------------------------ processes
 
 
-def _proc_table() -> dict[int, tuple[int, str, int]]:
-    """pid -> (ppid, state, real uid) for every process visible in /proc."""
-    table: dict[int, tuple[int, str, int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
-            uid = os.stat(f"/proc/{entry}").st_uid
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        table[int(entry)] = (int(fields[1]), fields[0].decode(), uid)
-    return table
-
-
-def _leftovers(opts: argparse.Namespace) -> list[int]:
-    """Processes a cell left: the namespace's others, those of the session uid, and descendants."""
-    me = os.getpid()
-    table = _proc_table()
-    if opts.pidns and opts.uid is None:
-        return [pid for pid, (_, state, _) in table.items() if pid not in (1, me) and state != "Z"]
-    found = {pid for pid, (ppid, state, uid) in table.items()
-             if opts.uid is not None and uid == opts.uid and pid != me and (state != "Z" or ppid == me)}
-    frontier = [me]
-    while frontier:
-        parent = frontier.pop()
-        kids = [pid for pid, (ppid, _, _) in table.items() if ppid == parent and pid not in found]
-        found.update(kids)
-        frontier.extend(kids)
-    return sorted(found)
-
-
-def _reap() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
-def _kill_leftovers(opts: argparse.Namespace, budget_s: float = 3.0) -> bool:
-    """Kill every process the cell left behind; False if some survive ``budget_s``."""
-    end = time.monotonic() + budget_s
-    while True:
-        _reap()
-        pids = _leftovers(opts)
-        if not pids:
-            return True
-        if time.monotonic() > end:
-            return False
-        for pid in pids:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.002)
-
-
 # ------------------------------------------------------------------------------------ start-up
-
-
-def _preload(names: list[str]) -> tuple[list[str], dict[str, str]]:
-    loaded: list[str] = []
-    failed: dict[str, str] = {}
-    for name in names:
-        try:
-            __import__(name)
-            loaded.append(name)
-        except Exception as exc:
-            failed[name] = f"{type(exc).__name__}: {exc}"[:300]
-    return loaded, failed
 
 
 def _enter_scratch(opts: argparse.Namespace) -> None:
@@ -490,16 +337,10 @@ def _enter_scratch(opts: argparse.Namespace) -> None:
         os.chown(scratch, opts.uid, opts.uid)
     os.chmod(scratch, 0o700)
     opts.scratch = scratch
-    _prctl(PR_SET_NO_NEW_PRIVS, 1)
-    if opts.uid is not None:
-        os.setgroups([])
-        os.setgid(opts.uid)
-        os.setuid(opts.uid)
-        if os.getuid() != opts.uid or os.geteuid() != opts.uid:
-            raise OSError("could not drop privileges to the session uid")
+    drop_privileges(opts.uid)
     os.chdir(scratch)
     os.environ.clear()
-    os.environ.update(CHILD_ENV)
+    os.environ.update(SESSION_ENV)
 
 
 _SESSION: _Session | None = None
@@ -518,7 +359,7 @@ def _serve(opts: argparse.Namespace, channel: _Channel, session: _Session) -> in
             result = session.run_cell(request)
         except Exception as exc:  # a worker bug: answer, then let the host start a fresh session
             result = {"ok": False, "error": _failure("WorkerLost", f"sandbox session error: {exc!r}"), "recycle": True}
-        clean = _kill_leftovers(opts)
+        clean = kill_leftovers(opts.uid, opts.pidns)
         result.update(op="done", id=request.get("id"), recycle=bool(result.get("recycle")) or not clean)
         with channel.lock:
             channel.send(result)
@@ -529,7 +370,7 @@ def _serve(opts: argparse.Namespace, channel: _Channel, session: _Session) -> in
 def main(argv: list[str] | None = None) -> int:
     """Read the init message, prepare the session, then run cells until the host closes the pipe."""
     global _SESSION
-    parser = argparse.ArgumentParser(prog="session_worker.py")
+    parser = argparse.ArgumentParser(prog="worker session")
     parser.add_argument("--in-fd", type=int, required=True)
     parser.add_argument("--out-fd", type=int, required=True)
     parser.add_argument("--scratch-root", default="/tmp")
@@ -540,18 +381,17 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"session worker: --pidns needs a fresh PID namespace, but this is pid {os.getpid()}\n")
         return 2
     if opts.die_with_parent:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
     channel = _Channel(opts.in_fd, opts.out_fd)
     init = channel.receive()
     if init is None or init.get("op") != "init":
         sys.stderr.write("session worker: expected an init message\n")
         return 2
     opts.uid = init.get("uid")
-    limits = dict(DEFAULT_LIMITS)
-    limits.update({k: v for k, v in init.get("limits", {}).items() if k in DEFAULT_LIMITS})
-    os.environ.update(CHILD_ENV)
-    loaded, failed = _preload([str(n) for n in init.get("preload", [])])
+    limits = call_limits(init.get("limits"))
+    os.environ.update(SESSION_ENV)
+    loaded, failed = preload([str(n) for n in init.get("preload", [])])
     _enter_scratch(opts)
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1):  # fd 2 stays the host's stderr file (bounded by RLIMIT_FSIZE) for crash reports
@@ -562,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     session = _Session(channel, init)
     _SESSION = session
     gc.collect()
-    baseline = _vm_size()
+    baseline = vm_size()
     _BASELINE[0] = baseline
     _apply_session_limits(limits)
     channel.send({"op": "ready", "pid": os.getpid(), "uid": opts.uid, "preloaded": loaded, "preload_failed": failed,
