@@ -121,7 +121,7 @@ class SandboxSettings(SandboxLimits):
         default="bwrap",
         description="Process backend only. Never chosen silently: a missing tool is an error.",
     )
-    workers: int = Field(default=2, ge=1, le=64)
+    workers: int = Field(default=2, ge=1, le=64, description="Warm workers per lane (toolbox.sandbox.lanes).")
     run_as_uid: int = Field(default=60_000, ge=1000, description="First unprivileged uid; one per worker.")
     preload_modules: list[str] = Field(default_factory=lambda: ["numpy", "scipy", "sympy"])
     allowed_imports: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED_IMPORTS))

@@ -183,7 +183,7 @@ class DockerSandbox:
         self._tmpfs_mb = _tmpfs_mb(settings.max_file_size_mb)
         self._preloads = plan_lanes(settings)
         self._start_lock = threading.Lock()
-        self._pool = WorkerPool(isolation="docker", lanes=dict.fromkeys(self._preloads, settings.workers),
+        self._pool = WorkerPool(isolation="docker", lanes=self._preloads, workers=settings.workers,
                                 spawn=self._spawn, limits=Limits.from_settings(settings))
 
     def start(self) -> None:

@@ -25,7 +25,7 @@ from toolbox.errors import SandboxError
 from toolbox.logging import get_logger
 from toolbox.sandbox.base import CANCELLED, CancelToken, IsolationLevel, Limits, RunResult
 from toolbox.sandbox.client import WorkerClient, WorkerDied, WorkerHung, decode_result, encode_call, failure_result
-from toolbox.sandbox.lanes import FULL, lane_for
+from toolbox.sandbox.lanes import lane_for
 from toolbox.spec import ToolSpec
 
 __all__ = ["GRACE_S", "PoolStats", "PooledWorker", "WorkerPool"]
@@ -75,15 +75,17 @@ class PoolStats:
 
 
 class WorkerPool:
-    """``lanes`` (name -> worker count) of workers made by ``spawn``; ``run`` is thread-safe and blocks."""
+    """``workers`` workers per lane of ``lanes`` (name -> preloads, as ``plan_lanes`` gives them), made by
+    ``spawn``; ``run`` is thread-safe and blocks."""
 
-    def __init__(self, *, isolation: IsolationLevel, lanes: Mapping[str, int],
+    def __init__(self, *, isolation: IsolationLevel, lanes: Mapping[str, tuple[str, ...]], workers: int,
                  spawn: Callable[[str, int], PooledWorker], limits: Limits) -> None:
         self.isolation = isolation
-        self._sizes = dict(lanes)
+        self._lanes = dict(lanes)
+        self._sizes = dict.fromkeys(self._lanes, workers)
         self._spawn_worker = spawn
         self._limits = limits
-        self._has_full = FULL in self._sizes
+        self._biggest = list(self._lanes)[-1]
         self._cond = threading.Condition()
         self._start_lock = threading.Lock()
         self._free: dict[str, list[PooledWorker]] = {lane: [] for lane in self._sizes}
@@ -156,7 +158,7 @@ class WorkerPool:
             log.warning("sandbox worker could not preload %s", missing)
         with self._cond:
             self._stats.started += 1
-            if lane == FULL or not self._has_full:
+            if lane == self._biggest:
                 self._stats.baseline_vm_bytes = info.get("baseline_vm_bytes")
             if self.closed:
                 closed = True
@@ -309,7 +311,7 @@ class WorkerPool:
         limits = limits or self._limits
         if not self.started:
             self.start()
-        worker = self._acquire(lane_for(spec, self._has_full), cancel)
+        worker = self._acquire(lane_for(spec, self._lanes), cancel)
         if worker is None:
             return failure_result(CANCELLED, CANCELLED_MESSAGE, self.isolation)
         call_id, data = encode_call(spec, args_json, limits)

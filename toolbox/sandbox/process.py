@@ -149,7 +149,7 @@ class ProcessSandbox:
             raise
         self._preloads = plan_lanes(settings)
         self._start_timeout_s = start_timeout_s
-        self._pool = WorkerPool(isolation=self.isolation, lanes=dict.fromkeys(self._preloads, settings.workers),
+        self._pool = WorkerPool(isolation=self.isolation, lanes=self._preloads, workers=settings.workers,
                                 spawn=self._spawn, limits=Limits.from_settings(settings))
         self._finalizer = weakref.finalize(self, _kill_all, self._pool)
 

@@ -315,7 +315,7 @@ def test_one_container_per_lane_waits_for_cleanup_then_close_removes_them(client
         assert len(pids) <= 3, pids  # tini, the worker, this call's process
         assert tmp == [scratch], tmp  # only this call's own scratch directory
     names = sandbox.container_names()
-    assert len(names) == 2  # one per lane: standard-library tools and numpy/scipy/sympy tools
+    assert len(names) == 3  # one per lane: standard library, numpy, numpy/scipy/sympy
     pool = client.containers.get(names[0]).labels[POOL_LABEL]
     sandbox.close()
     assert not client.api.containers(all=True, filters={"label": f"{POOL_LABEL}={pool}"})
