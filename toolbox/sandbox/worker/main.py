@@ -37,6 +37,7 @@ from .spare import Spare, decode_death, drop_spare, hand_over, kill_tree, prefor
 __all__ = ["PROTOCOL", "main"]
 
 PROTOCOL = 3
+READY = message({"op": "ready"})
 MAX_HOST_FRAME = 256 * MIB
 KILLED = {
     "ResultTooLarge": "the tool's response exceeded the size limit",
@@ -50,6 +51,7 @@ class _Control:
     def __init__(self) -> None:
         self.frames = FrameBuffer()
         self.eof = False
+        self._head: dict[str, Any] | None = None  # the first buffered frame, parsed once
 
     def read(self) -> None:
         """Read what fd 0 has (call only when it is readable)."""
@@ -57,20 +59,27 @@ class _Control:
         self.frames.feed(chunk)
         self.eof = self.eof or not chunk
 
-    def _head(self) -> dict[str, Any] | None:
-        payload = self.frames.peek(0, MAX_HOST_FRAME)
-        if payload is None:
-            return None
-        head = json.loads(payload)
-        if not isinstance(head, dict):
-            raise ValueError("the host sent a frame that is not an object")
-        return head
+    def head(self) -> dict[str, Any] | None:
+        """The first buffered frame, parsed (None while incomplete)."""
+        if self._head is None:
+            payload = self.frames.peek(0, MAX_HOST_FRAME)
+            if payload is None:
+                return None
+            head = json.loads(payload)
+            if not isinstance(head, dict):
+                raise ValueError("the host sent a frame that is not an object")
+            self._head = head
+        return self._head
+
+    def _drop(self, count: int) -> bytes:
+        self._head = None
+        return self.frames.pop_raw(count)
 
     def cancelled(self, call_id: str) -> bool:
         """Consume buffered cancel frames; whether one names ``call_id`` (EOF counts: the host is gone)."""
         found = self.eof
-        while (head := self._head()) is not None and head.get("op") == "cancel":
-            self.frames.pop(MAX_HOST_FRAME)
+        while (head := self.head()) is not None and head.get("op") == "cancel":
+            self._drop(1)
             found = found or head.get("id") == call_id
         return found
 
@@ -83,13 +92,13 @@ class _Control:
         """(header, both frames as sent, body) of the next call, None at EOF; and the spare, None if it died."""
         while True:
             self.cancelled("")  # cancels of calls that have ended
-            head = self._head()
+            head = self.head()
             if head is not None:
                 if head.get("op") != "call":
                     raise ValueError(f"the host sent {head.get('op')!r} where a call was expected")
                 body = self.frames.peek(1, MAX_HOST_FRAME)
                 if body is not None:
-                    return (head, self.frames.pop_raw(2), body), spare
+                    return (head, self._drop(2), body), spare
             if self.eof:
                 return None, spare
             watch = [0] if spare is None else [0, spare.pidfd]
@@ -188,7 +197,7 @@ def _serve(opts: argparse.Namespace, spare: Spare | None) -> int:
                 spare = prefork(opts.scratch_root, opts.uid)
             except OSError:
                 return 1
-        write_all(1, message({"op": "ready"}))
+        write_all(1, READY)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
