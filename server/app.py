@@ -29,7 +29,7 @@ from server.runtime import McpRuntime
 from toolbox.logging import get_logger
 from toolbox.settings import Settings
 
-__all__ = ["McpEndpoint", "create_app", "mcp_endpoints"]
+__all__ = ["McpEndpoint", "create_app", "endpoint_app", "mcp_endpoints"]
 
 logger = get_logger("server.app")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -105,6 +105,20 @@ class _DistilleryApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+def endpoint_app(runtime: McpRuntime, server: DistilleryServer, path: str, *, verifier: ApiKeyVerifier,
+                 anonymous_allowed: bool, security: TransportSecuritySettings | None = None) -> ASGIApp:
+    """The ASGI app of one MCP endpoint: auth gate, listing splicer, the SDK's Streamable HTTP app.
+
+    ``server.session_manager.run()`` must be running while it serves (the app's lifespan does that).
+    """
+    settings = runtime.settings.server
+    http_app = server.streamable_http_app(
+        streamable_http_path=path, transport_security=security, host=settings.host,
+        max_request_body_size=max(settings.max_body_bytes, 1 << 20),
+        event_store=MemoryEventStore(), retry_interval=SSE_RETRY_MS)
+    return McpAuthGate(ListingSplicer(http_app, runtime.listings), verifier, anonymous_allowed=anonymous_allowed)
+
+
 def create_app(settings: Settings, *, services: RegistryServices | None = None) -> FastAPI:
     """The Distillery app: REST + MCP over one registry; builds the services it is not given."""
     services = services or build_services(settings)
@@ -116,11 +130,8 @@ def create_app(settings: Settings, *, services: RegistryServices | None = None) 
     routes: dict[str, ASGIApp] = {}
     for path, endpoint in mcp_endpoints(settings).items():
         server = build_mcp_server(runtime, endpoint_namespaces=endpoint.namespaces, toolset=endpoint.toolset)
-        http_app = server.streamable_http_app(
-            streamable_http_path=path, transport_security=security, host=settings.server.host,
-            max_request_body_size=max(settings.server.max_body_bytes, 1 << 20),
-            event_store=MemoryEventStore(), retry_interval=SSE_RETRY_MS)
-        routes[path] = McpAuthGate(ListingSplicer(http_app, runtime.listings), verifier, anonymous_allowed=anonymous)
+        routes[path] = endpoint_app(runtime, server, path, verifier=verifier, anonymous_allowed=anonymous,
+                                    security=security)
         servers.append(server)
 
     @asynccontextmanager

@@ -20,7 +20,7 @@ from registry.schemas import ResolvedTool
 from server.offload import Offloader, ProgressReporter
 from toolbox.analysis import is_wrapped_output
 from toolbox.logging import get_logger
-from toolbox.sandbox import Limits, RunResult, Sandbox
+from toolbox.sandbox import CancelToken, Limits, RunResult, Sandbox
 from toolbox.spec import ToolSpec
 
 __all__ = ["ToolCaller", "error_result", "max_arguments_bytes"]
@@ -87,9 +87,10 @@ class ToolCaller:
     async def _run(self, tool: ResolvedTool, arguments: dict[str, Any],
                    report_progress: ProgressReporter | None) -> RunResult:
         spec = self._spec(tool)
-        return await self._offloader.run(lambda: self._sandbox.run(spec, arguments, self._limits),
+        token = CancelToken()  # a cancelled request kills the call and frees its worker at once
+        return await self._offloader.run(lambda: self._sandbox.run(spec, arguments, self._limits, cancel=token),
                                          report_progress=report_progress, total_s=self._limits.timeout_s,
-                                         message=f"running {tool.name}")
+                                         message=f"running {tool.name}", on_cancel=token.cancel)
 
     def _spec(self, tool: ResolvedTool) -> ToolSpec:
         key = tool.version.content_hash

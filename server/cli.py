@@ -43,8 +43,15 @@ def serve(
 def mcp(
     bundle: Annotated[Path | None, typer.Option(dir_okay=False, help="Serve this bundle alone, read-only, without "
                                                 "a registry database ('distillery export' writes one).")] = None,
+    toolset: Annotated[str | None, typer.Option(help="Serve this toolset (DISTILLERY_SERVER__TOOLSETS) with its "
+                                                "pins, like /mcp/<toolset>.")] = None,
+    key: Annotated[str | None, typer.Option(envvar="DISTILLERY_MCP_KEY", show_default=False,
+                                            help="An API key whose namespaces and pins apply, like a bearer "
+                                                 "key on HTTP.")] = None,
 ) -> None:
     """Serve MCP over stdin/stdout, for clients that start servers as subprocesses."""
+    import functools
+
     import anyio
 
     from server.stdio import serve_stdio
@@ -52,7 +59,7 @@ def mcp(
 
     try:
         if bundle is None:
-            anyio.run(serve_stdio, Settings())
+            anyio.run(functools.partial(serve_stdio, Settings(), toolset=toolset, key=key))
         else:
             from server.bundle import serve_bundle
 

@@ -4,7 +4,7 @@
 - ``registry``: per test module, a SQLite registry with the fixture tools of ``tests.server.support``
   published and activated; ``registry.services`` are real services on that database.
 - ``make_server(**server_settings)``: an in-process ``DistilleryServer`` (endpoint ``/mcp`` unless
-  ``namespaces=`` is given) over ``registry``, for ``mcp.Client(server)``.
+  ``namespaces=`` / ``toolset=`` are given) over ``registry``, for ``mcp.Client(server)``.
 """
 
 from __future__ import annotations
@@ -67,16 +67,16 @@ def registry(tmp_path_factory: pytest.TempPathFactory, server_sandbox: Sandbox) 
 
 @pytest.fixture
 def make_server(registry: Registry) -> MakeServer:
-    """``make_server(namespaces=None, timeout_s=..., progress_interval_s=..., **server_settings)``."""
+    """``make_server(namespaces=None, toolset=None, timeout_s=..., progress_interval_s=..., **server_settings)``."""
 
-    def factory(*, namespaces: Sequence[str] | None = None, timeout_s: float | None = None,
-                progress_interval_s: float = 1.0, **server: Any) -> DistilleryServer:
+    def factory(*, namespaces: Sequence[str] | None = None, toolset: str | None = None,
+                timeout_s: float | None = None, progress_interval_s: float = 1.0, **server: Any) -> DistilleryServer:
         base = registry.settings
         settings = base.model_copy(update={
             "server": base.server.model_copy(update=server),
             "sandbox": base.sandbox.model_copy(update={"timeout_s": timeout_s or base.sandbox.timeout_s}),
         })
         runtime = McpRuntime(registry.services, settings, progress_interval_s=progress_interval_s)
-        return build_mcp_server(runtime, endpoint_namespaces=namespaces)
+        return build_mcp_server(runtime, endpoint_namespaces=namespaces, toolset=toolset)
 
     return factory

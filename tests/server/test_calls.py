@@ -1,4 +1,4 @@
-"""tools/call through the real sandbox: result shapes, tool errors, bad input, limits, progress, usage."""
+"""tools/call through the real sandbox: result shapes, tool errors, bad input, limits, cancellation, progress, usage."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from mcp import Client, MCPError
 from registry.service.usage import usage_for_tool
 from tests.server.conftest import MakeServer, Registry
 from tests.server.support import text_of
+from toolbox.sandbox.pool import PoolStats
+from toolbox.sandbox.process import ProcessSandbox
 
 pytestmark = pytest.mark.anyio
 
@@ -71,17 +73,36 @@ async def test_timeout_is_an_error_result_and_the_next_call_succeeds(make_server
         await _still_serving(client)
 
 
-@pytest.mark.parametrize("how", ["read timeout", "caller cancels"])
-async def test_a_cancelled_call_leaves_the_connection_serving(make_server: MakeServer, how: str) -> None:
-    """The caller stops waiting; the server drops the call (the sandbox ends it at its own timeout)."""
-    async with Client(make_server()) as client:
+async def _workers_idle(sandbox: ProcessSandbox, timeout_s: float = 20.0) -> PoolStats:
+    """The pool's stats once every worker is ready for a call (fail after ``timeout_s``)."""
+    with anyio.fail_after(timeout_s):
+        while (stats := sandbox.stats()).idle < stats.workers:
+            await anyio.sleep(0.05)
+    return stats
+
+
+@pytest.mark.parametrize(("how", "mode"), [("read timeout", "legacy"), ("caller cancels", "auto")],
+                         ids=["notifications/cancelled after a read timeout", "modern caller cancels"])
+async def test_a_cancelled_call_stops_its_sandbox_call_and_frees_the_worker(
+        make_server: MakeServer, registry: Registry, how: str, mode: str) -> None:
+    """The cancelled call's child is killed: its worker is ready again long before the tool would end.
+
+    The tool sleeps 60 s under a 90 s sandbox timeout; every worker is idle again within 20 s, no
+    worker was replaced (the call was cancelled, not the worker lost), and the next call runs.
+    """
+    sandbox = registry.services.sandbox
+    assert isinstance(sandbox, ProcessSandbox)
+    before = await _workers_idle(sandbox)
+    async with Client(make_server(timeout_s=90.0), mode=mode) as client:
         if how == "read timeout":
             with pytest.raises(MCPError, match=r"(?i)timed out"):
-                await client.call_tool("ops.sleepy", {"seconds": 5.0}, read_timeout_seconds=0.3)
+                await client.call_tool("ops.sleepy", {"seconds": 60.0}, read_timeout_seconds=0.5)
         else:
-            with anyio.move_on_after(0.3) as scope:
-                await client.call_tool("ops.sleepy", {"seconds": 5.0})
+            with anyio.move_on_after(0.5) as scope:
+                await client.call_tool("ops.sleepy", {"seconds": 60.0})
             assert scope.cancelled_caught
+        after = await _workers_idle(sandbox)
+        assert after.calls == before.calls + 1 and after.replaced == before.replaced
         await _still_serving(client)
 
 

@@ -1,15 +1,20 @@
-"""What callers see as the registry changes: deprecated tools are marked, yanked tools disappear."""
+"""What callers see as the registry changes (deprecated marked, yanked gone), and the SDK's schema hook under pins."""
 
 from __future__ import annotations
 
 import mcp_types as types
 import pytest
 from mcp import Client
+from mcp.server.auth.middleware.auth_context import auth_context_var
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.shared.exceptions import MCPError
 
 from registry.models import Role
 from registry.schemas import Principal
+from registry.service.keys import create_key
 from server.catalog import Visibility
+from server.mcp_server import DistilleryServer
 from tests.registry.factories import make_spec
 from tests.server.conftest import MakeServer, Registry
 from tests.server.support import names, publish, text_of
@@ -82,3 +87,34 @@ def test_pins_apply_for_the_key_then_the_toolset() -> None:
     assert Visibility.of(key, None).pin_scopes == ("k1",)
     assert Visibility.of(None, None).pin_scopes == ()
 
+
+
+async def test_the_mcp_param_hook_gives_the_schema_this_caller_runs(make_server: MakeServer,
+                                                                     registry: Registry) -> None:
+    """The SDK's ``get_tool_input_schema`` follows key pins and toolset pins, like the call itself."""
+    services = registry.services
+    publish(services, make_spec("stretch", namespace="math", params="x: int", body="return x * 2", returns="int",
+                                doc="Stretch x.", tests=[({"x": 1}, 2)]))
+    publish(services, make_spec("stretch", namespace="math", params="x: int, factor: int = 3",
+                                body="return x * factor", returns="int", doc="Stretch x.",
+                                tests=[({"x": 1, "factor": 3}, 3)]))
+    services.curator.pin("hookset", "math", "stretch", "1.0.0", actor="test")
+    key, _secret = create_key(services.engine, name="hook-key", role=Role.reader)
+    services.curator.pin(key.id, "math", "stretch", "1.1.0", actor="test")
+
+    async def schema_properties(server: DistilleryServer, name: str) -> set[str]:
+        async with Client(server) as client:
+            await client.list_tools()  # builds this caller's view
+        schema = server.get_tool_input_schema(name) if server.get_tool_input_schema else None
+        assert schema is not None
+        return set(schema["properties"])
+
+    toolset = make_server(namespaces=["math"], toolset="hookset")
+    assert await schema_properties(toolset, "stretch") == {"x"}
+    assert await schema_properties(make_server(), "math.stretch") == {"x", "factor"}
+    token = AccessToken(token="k", client_id=key.id, scopes=["reader"], claims={"name": "hook-key", "namespaces": []})
+    reset = auth_context_var.set(AuthenticatedUser(token))
+    try:
+        assert await schema_properties(toolset, "stretch") == {"x", "factor"}  # the key's pin comes first
+    finally:
+        auth_context_var.reset(reset)
