@@ -14,6 +14,7 @@ everything it spawned; ``max_processes`` counts processes and threads of the cal
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -122,6 +123,21 @@ class ProcessWorker(PooledWorker):
         self.kill()
 
 
+def _spawn(plan: LaunchPlan, preloads: dict[str, tuple[str, ...]], start_timeout_s: float, lane: str,
+           slot: int) -> ProcessWorker:
+    """Start one worker of ``lane`` (with a uid of its own when root) and wait until it is ready."""
+    lease = lease_uid(plan.run_as_uid) if plan.run_as_uid is not None else None
+    try:
+        worker = ProcessWorker(plan.command(preloads[lane], lease.uid if lease else None),
+                               lane=lane, slot=slot, lease=lease)
+    except BaseException:
+        if lease is not None:
+            lease.release()
+        raise
+    worker.wait_started(start_timeout_s)
+    return worker
+
+
 def _kill_all(pool: WorkerPool) -> None:
     for worker in pool.live_workers():
         worker.kill()
@@ -148,9 +164,10 @@ class ProcessSandbox:
             self._remove_scratch()
             raise
         self._preloads = plan_lanes(settings)
-        self._start_timeout_s = start_timeout_s
+        # The pool must not reference this object, or the finalizer below could never run.
+        spawn = functools.partial(_spawn, self._plan, self._preloads, start_timeout_s)
         self._pool = WorkerPool(isolation=self.isolation, lanes=self._preloads, workers=settings.workers,
-                                spawn=self._spawn, limits=Limits.from_settings(settings))
+                                spawn=spawn, limits=Limits.from_settings(settings))
         self._finalizer = weakref.finalize(self, _kill_all, self._pool)
 
     @property
@@ -203,15 +220,3 @@ class ProcessSandbox:
     def _remove_scratch(self) -> None:
         if self._scratch_root:
             shutil.rmtree(self._scratch_root, ignore_errors=True)
-
-    def _spawn(self, lane: str, slot: int) -> ProcessWorker:
-        lease = lease_uid(self._plan.run_as_uid) if self._plan.run_as_uid is not None else None
-        try:
-            worker = ProcessWorker(self._plan.command(self._preloads[lane], lease.uid if lease else None),
-                                   lane=lane, slot=slot, lease=lease)
-        except BaseException:
-            if lease is not None:
-                lease.release()
-            raise
-        worker.wait_started(self._start_timeout_s)
-        return worker

@@ -216,3 +216,17 @@ def test_two_sandboxes_never_share_a_uid(settings_factory: Callable[..., Sandbox
         assert not set(first.stats().uids) & set(second.stats().uids)
         assert first.run(spec, {}).value in first.stats().uids
         assert second.run(spec, {}).value in second.stats().uids
+
+
+def test_a_sandbox_dropped_without_close_stops_its_workers(settings_factory: Callable[..., SandboxSettings],
+                                                           spec_factory: SpecFactory) -> None:
+    import gc
+
+    box = ProcessSandbox(settings_factory(workers=1, preload_modules=[]))
+    assert box.run(spec_factory("def f():\n    return 1\n"), {}).value == 1
+    pids = box.pids()
+    del box
+    gc.collect()
+    for pid in pids:  # killed and reaped: gone, or at most a zombie of another parent
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().split(") ")[1].startswith("Z"), pid
