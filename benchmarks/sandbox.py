@@ -1,7 +1,7 @@
 """Sandbox call overhead: in-process vs a cold sandboxed process per call vs the warm worker pool.
 
 Prints JSON: median and p95 (ms) of a trivial stdlib-only tool ``f(x: int) -> int`` (the ``lean``
-lane) and of a numpy tool (the ``full`` lane) for each mode, measured on the host around
+lane) and of a numpy tool (the ``numpy`` lane) for each mode, measured on the host around
 ``Sandbox.run`` and inside the worker (``duration_ms``); CPU per warm call of this process (host) and
 of the workers with every child they forked (sandbox); warm/cold ratios, the isolation level, worker
 start times per lane and the baseline address space.
@@ -160,7 +160,7 @@ def main() -> None:
         box.start()
         report["pool_start_ms"] = round((time.perf_counter() - begin) * 1000, 1)
         report["warm_lean"] = warm(box, SPEC, args.n, args.gap_ms / 1000, profile)
-        report["warm_full"] = warm(box, NUMPY_SPEC, args.n, args.gap_ms / 1000)
+        report["warm_numpy"] = warm(box, NUMPY_SPEC, args.n, args.gap_ms / 1000)
         report["baseline_vm_bytes"] = box.stats().baseline_vm_bytes
     if profile is not None:
         profile.dump_stats(args.profile)
