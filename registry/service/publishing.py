@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
@@ -77,6 +78,21 @@ log = get_logger("registry.publish")
 _DEFAULT_INPUT: dict[str, Any] = {"type": "object", "properties": {}}
 _VERSION_ID = re.compile(r"^[0-9a-f]{32}$")
 _LIVE = (VersionStatus.active, VersionStatus.draft)
+
+# The per-publish queries, built once with bound parameters: constructing a statement costs more
+# than SQLite takes to run it (publish throughput, issue 9).
+_SAME_TOOL = (col(Tool.namespace) == bindparam("namespace"), col(Tool.name) == bindparam("name"))
+_TOOL_ID = select(Tool.id).where(*_SAME_TOOL)
+_TOOL = select(Tool).where(*_SAME_TOOL)
+_NEIGHBOURS = select(Tool.name).where(
+    col(Tool.namespace) == bindparam("namespace"), col(Tool.name) != bindparam("name"),
+    select(ToolVersion.id).where(col(ToolVersion.tool_id) == Tool.id,
+                                 col(ToolVersion.status) != VersionStatus.yanked).exists())
+_EXACT = (select(ToolVersion.id).where(col(ToolVersion.ast_hash) == bindparam("ast_hash"))
+          .order_by(col(ToolVersion.created_at)).limit(1))
+_LATEST = (select(ToolVersion).where(col(ToolVersion.tool_id) == bindparam("tool_id"))
+           .order_by(col(ToolVersion.major).desc(), col(ToolVersion.minor).desc(), col(ToolVersion.patch).desc())
+           .limit(1))
 
 
 class _Duplicate(Exception):
@@ -176,8 +192,7 @@ class Publisher:
         content_hash = version_hash(spec)
         with read_session(self.engine) as session:
             existing = self._exact(session, ast_hash)
-            own_tool = session.exec(select(Tool.id).where(Tool.namespace == spec.namespace,
-                                                          Tool.name == spec.name)).first()
+            own_tool = session.exec(_TOOL_ID, params={"namespace": spec.namespace, "name": spec.name}).first()
             neighbours = self._neighbours(session, spec)
         timings["exact_ms"] = _ms(start)
         review = scan_spec(spec, neighbours=neighbours)
@@ -215,10 +230,7 @@ class Publisher:
     @staticmethod
     def _neighbours(session: Session, spec: ToolSpec) -> list[str]:
         """Names of the other tools in ``spec``'s namespace with a version that is not yanked."""
-        live = select(ToolVersion.id).where(ToolVersion.tool_id == Tool.id,
-                                            ToolVersion.status != VersionStatus.yanked).exists()
-        return list(session.exec(select(Tool.name).where(Tool.namespace == spec.namespace,
-                                                         Tool.name != spec.name, live)).all())
+        return list(session.exec(_NEIGHBOURS, params={"namespace": spec.namespace, "name": spec.name}).all())
 
     def _check_supersedes(self, superseded: list[str]) -> list[str]:
         """Why ``superseded`` cannot be honoured (empty when every id is a stored, non-yanked version)."""
@@ -284,8 +296,7 @@ class Publisher:
     @staticmethod
     def _exact(session: Session, ast_hash: str) -> str | None:
         """The id of the oldest version with this normalised-AST hash (the id only: no entity to load)."""
-        return session.exec(select(ToolVersion.id).where(ToolVersion.ast_hash == ast_hash)
-                            .order_by(col(ToolVersion.created_at)).limit(1)).first()
+        return session.exec(_EXACT, params={"ast_hash": ast_hash}).first()
 
     def _near_duplicates(self, spec: ToolSpec, vector: Any, own_tool: str | None, behaviour: Fingerprint | None,
                          superseded: set[str]) -> tuple[list[dict[str, Any]], tuple[str, dict[str, Any]] | None]:
@@ -387,8 +398,7 @@ class Publisher:
                     existing = self._exact(session, ast_hash)
                     if existing is not None:
                         raise _Duplicate(existing)
-                    tool = session.exec(select(Tool).where(Tool.namespace == spec.namespace,
-                                                           Tool.name == spec.name)).first()
+                    tool = session.exec(_TOOL, params={"namespace": spec.namespace, "name": spec.name}).first()
                     latest = self._latest(session, tool.id) if tool else None
                     if tool is None:
                         tool = Tool(namespace=spec.namespace, name=spec.name, changed_revision=revision)
@@ -437,9 +447,7 @@ class Publisher:
 
     @staticmethod
     def _latest(session: Session, tool_id: str) -> ToolVersion | None:
-        return session.exec(select(ToolVersion).where(ToolVersion.tool_id == tool_id)
-                            .order_by(col(ToolVersion.major).desc(), col(ToolVersion.minor).desc(),
-                                      col(ToolVersion.patch).desc()).limit(1)).first()
+        return session.exec(_LATEST, params={"tool_id": tool_id}).first()
 
     @staticmethod
     def _semver(latest: ToolVersion | None, spec: ToolSpec, ast_hash: str) -> tuple[str, ChangeKind | None, str]:
