@@ -1,4 +1,4 @@
-"""Suite-wide fixtures: an isolated environment and a guard against real provider calls."""
+"""Suite-wide fixtures: an isolated environment, a guard against real provider calls, a shared sandbox."""
 
 from __future__ import annotations
 
@@ -70,6 +70,19 @@ def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
 def anyio_backend() -> str:
     """Run async tests on asyncio (what uvicorn and the MCP SDK use here)."""
     return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Any]:
+    """The configured process sandbox (bubblewrap isolation) with two workers, shared by a test module."""
+    from toolbox.sandbox import create_sandbox
+    from toolbox.settings import SandboxSettings
+
+    box = create_sandbox(SandboxSettings(workers=2))
+    try:
+        yield box
+    finally:
+        box.close()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ every tool with the same *shape* gets the same probes:
 
 The digest is the SHA-256 of the shape and the outcomes. The tool's own test inputs are not
 probes: they differ between tools, so they could not give equal digests; the differential test
-(``registry.service.dedup``) runs both tools on both tools' tests to confirm a match.
+(``toolbox.differential``) runs both tools on both tools' tests to confirm a match.
 
 A tool whose every probe fails (or that runs out of time twice) gets an *unmatchable* fingerprint: its
 digest starts with ``UNMATCHABLE_PREFIX`` and is followed by a hash of its own source, so it equals

@@ -36,7 +36,7 @@ from registry.service.bundle_records import (
     ToolRecord,
     VersionRecord,
 )
-from registry.service.dedup import effective_provenance
+from registry.service.provenance import effective_provenance
 from toolbox.logging import get_logger
 
 __all__ = ["export_bundle", "read_box"]

@@ -49,7 +49,7 @@ from registry.service.bundle_records import (
     as_utc,
     parse_contents,
 )
-from registry.service.dedup import effective_provenance, merge_provenance, provenance_adds
+from registry.service.provenance import effective_provenance, merge_provenance, provenance_adds
 from registry.service.refs import SERVABLE
 from toolbox.logging import get_logger
 from toolbox.settings import Settings

@@ -7,7 +7,7 @@
 - ``duplicate_of``: a version with the same normalised-AST hash exists (in any tool). No version
   is written; if the newcomer's provenance adds task ids, teachers, trajectories or parents, it is
   recorded as a self ``VersionLink(kind=equivalent, detail={"relation": "duplicate", ...})`` on
-  the existing version (see ``registry.service.dedup``), otherwise nothing is written at all.
+  the existing version (see ``registry.service.provenance``), otherwise nothing is written at all.
 - ``equivalent_to``: a candidate version of *another* tool produced equal outputs on both tools'
   test inputs (the differential test, parameters aligned by position when only their names
   differ); the link records the provenance and the differential report. Candidates are the
@@ -52,18 +52,14 @@ from registry.db import audit, read_session, write_transaction
 from registry.errors import Conflict
 from registry.models import LinkKind, Tool, ToolVersion, VersionLink, VersionStatus
 from registry.schemas import ChangeKind, PublishOutcome, ReviewFinding, VersionSummary
-from registry.service.dedup import (
-    EmbeddingIndex,
-    differential_test,
-    effective_provenance,
-    provenance_adds,
-    spec_of_version,
-)
+from registry.service.embedding_index import EmbeddingIndex
 from registry.service.poisoning import scan_spec
+from registry.service.provenance import effective_provenance, provenance_adds, spec_of_version
 from registry.service.refs import qualified
 from registry.service.semver import bump, classify_change, describe_changes, parse_semver
 from registry.service.vectors import embedding_text, encode_vector
 from toolbox.analysis import check_source, normalized_hash, strip_schema_prose, version_hash
+from toolbox.differential import differential_test
 from toolbox.embeddings import Embedder
 from toolbox.fingerprint import Fingerprint, fingerprint, probe_limits
 from toolbox.logging import get_logger

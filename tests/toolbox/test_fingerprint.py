@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from toolbox.analysis import build_spec
 from toolbox.fingerprint import (
     MAX_PROBES,
@@ -17,20 +13,10 @@ from toolbox.fingerprint import (
     probe_limits,
     signature_shape,
 )
-from toolbox.sandbox import Sandbox, create_sandbox
+from toolbox.sandbox import Sandbox
 from toolbox.sandbox.base import Limits
 from toolbox.settings import SandboxSettings
 from toolbox.spec import ToolSpec
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    """The configured process sandbox with two workers, shared by this module."""
-    box = create_sandbox(SandboxSettings(workers=2))
-    try:
-        yield box
-    finally:
-        box.close()
 
 
 def tool(name: str, params: str, body: str, returns: str = "float") -> ToolSpec:

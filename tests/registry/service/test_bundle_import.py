@@ -16,7 +16,7 @@ from registry.models import AuditEntry, Tool, ToolAlias, ToolPin, ToolVersion, T
 from registry.service.bundle_export import export_bundle, read_box
 from registry.service.bundle_format import BundleError, write_bundle
 from registry.service.bundle_import import BundleImporter
-from registry.service.dedup import effective_provenance
+from registry.service.provenance import effective_provenance
 from registry.service.publishing import Publisher
 from registry.service.queries import served_tools
 from registry.service.review import review_queue

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, func, select
 
 from registry.db import current_revision
 from registry.models import AuditEntry, Tool, ToolVersion, VersionLink, VersionStatus
-from registry.service.dedup import effective_provenance
+from registry.service.provenance import effective_provenance
 from registry.service.publishing import Publisher
 from tests.registry.factories import make_spec, raw_spec, tool_source
 from toolbox.embeddings import HashingEmbedder

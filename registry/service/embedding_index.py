@@ -1,96 +1,21 @@
-"""Deduplication helpers: provenance merging, the embedding index and the differential test.
-
-Exact duplicates (same normalised-AST hash) and behavioural equivalents are *not* stored as new
-versions. Versions are immutable, so the newcomer's provenance is recorded as a
-``VersionLink(kind=equivalent)`` from the existing version **to itself**, with
-``detail = {"relation": "duplicate" | "equivalent", "provenance": {...}, ...}``;
-``effective_provenance`` folds those links into the version's own provenance.
-"""
+"""The embedding index over live versions: cosine nearest neighbours for near-duplicate candidates."""
 
 from __future__ import annotations
 
-import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import col
 
-from registry.models import LinkKind, ToolVersion, VersionLink, VersionStatus
+from registry.models import ToolVersion, VersionStatus
 from registry.service.vectors import decode_vector, matvec
-from toolbox.fingerprint import parameter_names, signature_shape
-from toolbox.sandbox.base import Limits, Sandbox
-from toolbox.spec import CompareMode, ToolSpec, ToolTest
-from toolbox.validate import compare
 
-__all__ = [
-    "DifferentialResult",
-    "EmbeddingIndex",
-    "differential_test",
-    "effective_provenance",
-    "merge_provenance",
-    "provenance_adds",
-    "spec_of_version",
-]
-
-_LIST_KEYS = ("task_ids", "parent_version_ids", "teacher_models", "trajectory_ids")
-
-
-def _normalise(provenance: dict[str, Any]) -> dict[str, list[str]]:
-    """Provenance as lists of strings (single teacher/trajectory become one-element lists)."""
-    out: dict[str, list[str]] = {key: [str(v) for v in provenance.get(key) or []] for key in _LIST_KEYS}
-    if provenance.get("teacher_model"):
-        out["teacher_models"].insert(0, str(provenance["teacher_model"]))
-    if provenance.get("trajectory_id"):
-        out["trajectory_ids"].insert(0, str(provenance["trajectory_id"]))
-    return out
-
-
-def merge_provenance(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """The union of two provenance records, order-preserving and without repeats.
-
-    The result keeps ``base``'s ``teacher_model``/``trajectory_id`` and lists every teacher,
-    trajectory, task id and parent version either side mentions.
-    """
-    merged: dict[str, Any] = dict(base)
-    left, right = _normalise(base), _normalise(extra)
-    for key in _LIST_KEYS:
-        merged[key] = list(dict.fromkeys(left[key] + right[key]))
-    merged.setdefault("teacher_model", extra.get("teacher_model"))
-    merged.setdefault("trajectory_id", extra.get("trajectory_id"))
-    return merged
-
-
-def provenance_adds(base: dict[str, Any], extra: dict[str, Any]) -> bool:
-    """Whether ``extra`` mentions anything (task, teacher, trajectory, parent) ``base`` lacks."""
-    left, right = _normalise(base), _normalise(extra)
-    return any(set(right[key]) - set(left[key]) for key in _LIST_KEYS)
-
-
-def effective_provenance(session: Session, version: ToolVersion) -> dict[str, Any]:
-    """``version.provenance`` merged with the provenance of every duplicate/equivalent recorded for it."""
-    merged = dict(version.provenance)
-    links = session.exec(
-        select(VersionLink).where(VersionLink.version_id == version.id, VersionLink.kind == LinkKind.equivalent)
-        .order_by(col(VersionLink.created_at))
-    ).all()
-    for link in links:
-        extra = link.detail.get("provenance")
-        if isinstance(extra, dict):
-            merged = merge_provenance(merged, extra)
-    return merged
-
-
-def spec_of_version(version: ToolVersion, namespace: str, name: str) -> ToolSpec:
-    """A stored version as a ``ToolSpec`` the sandbox can run."""
-    return ToolSpec(namespace=namespace, name=name, description=version.description, source=version.source,
-                    entrypoint=version.entrypoint, input_schema=version.input_schema,
-                    output_schema=version.output_schema, tests=[ToolTest(**t) for t in version.tests],
-                    allowed_imports=version.allowed_imports, tags=version.tags)
+__all__ = ["EmbeddingIndex"]
 
 
 _PRUNE_MIN = 8192
@@ -266,65 +191,3 @@ class EmbeddingIndex:
                 chosen = chosen[np.argpartition(-scores[chosen], k - 1)[:k]]
             chosen = chosen[np.lexsort((slots[chosen], -scores[chosen]))]
             return [(self._ids[int(slots[i])], float(scores[i])) for i in chosen]
-
-
-@dataclass
-class DifferentialResult:
-    """Both tools run on the union of their test inputs: equivalent iff every output matched."""
-
-    equivalent: bool
-    inputs: int
-    mismatches: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form for validation reports and link details."""
-        return {"equivalent": self.equivalent, "inputs": self.inputs, "mismatches": self.mismatches}
-
-
-def _renaming(source: ToolSpec, target: ToolSpec) -> dict[str, str] | None:
-    """``source``'s parameter names to ``target``'s, by position, when the two have the same shape."""
-    source_names, target_names = parameter_names(source.input_schema), parameter_names(target.input_schema)
-    if source_names == target_names or signature_shape(source.input_schema) != signature_shape(target.input_schema):
-        return None
-    return dict(zip(source_names, target_names, strict=True))
-
-
-def _as_args_of(args: dict[str, Any], renaming: dict[str, str] | None, target: ToolSpec) -> dict[str, Any]:
-    """``args`` written for one tool, as the other (``target``) takes them."""
-    if renaming is None or set(args) <= set(parameter_names(target.input_schema)):
-        return args  # same names (or names the target shares): keyword arguments carry over
-    return {renaming.get(name, name): value for name, value in args.items()}
-
-
-def differential_test(sandbox: Sandbox, new: ToolSpec, old: ToolSpec,
-                      limits: Limits | None = None) -> DifferentialResult:
-    """Run ``new`` and ``old`` on each other's test inputs (and their own); stop at the first difference.
-
-    When the parameter names differ but the signatures have the same shape (types by position,
-    ``toolbox.fingerprint.signature_shape``), arguments are aligned by position: ``mean(values)``'s
-    tests call ``average(numbers)`` with ``numbers``. Otherwise an error on either side counts as a
-    difference (a parameter-name mismatch shows up that way). Floats compare approximately, and
-    tools with no test inputs at all are never equivalent.
-    """
-    to_old, to_new = _renaming(new, old), _renaming(old, new)
-    inputs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-    for test in new.tests:
-        pair = (test.args, _as_args_of(test.args, to_old, old))
-        inputs.setdefault(json.dumps(pair[0], sort_keys=True, default=str), pair)
-    for test in old.tests:
-        pair = (_as_args_of(test.args, to_new, new), test.args)
-        inputs.setdefault(json.dumps(pair[0], sort_keys=True, default=str), pair)
-    if not inputs:
-        return DifferentialResult(False, 0, [{"reason": "neither tool has test inputs to compare on"}])
-    for new_args, old_args in inputs.values():
-        ours, theirs = sandbox.run(new, new_args, limits), sandbox.run(old, old_args, limits)
-        if not (ours.ok and theirs.ok):
-            failure = ours.error if not ours.ok else theirs.error
-            side = "new" if not ours.ok else "existing"
-            detail = f"{failure.type}: {failure.message}" if failure else "failed"
-            return DifferentialResult(False, len(inputs), [{"args": new_args,
-                                                            "reason": f"{side} tool failed: {detail}"}])
-        if not compare(theirs.value, ours.value, CompareMode.approx):
-            return DifferentialResult(False, len(inputs), [{"args": new_args, "new": ours.value,
-                                                            "existing": theirs.value, "reason": "outputs differ"}])
-    return DifferentialResult(True, len(inputs))
