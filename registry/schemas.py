@@ -8,7 +8,10 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry.models import LinkKind, Role, ToolVersion, VersionStatus
+from toolbox.analysis.findings import Finding
+from toolbox.sandbox.base import IsolationLevel
 from toolbox.spec import ToolSpec
+from toolbox.validate import TestReport
 
 __all__ = [
     "VERSION_ID_PATTERN",
@@ -174,6 +177,13 @@ class ReviewFinding(BaseModel):
     message: str
 
 
+class PublishTestReport(TestReport):
+    """The tests a publish ran in the sandbox, and under which isolation."""
+
+    executed: Literal[True] = True
+    isolation: IsolationLevel
+
+
 class PublishOutcome(BaseModel):
     """What publishing a spec did, and why."""
 
@@ -182,11 +192,11 @@ class PublishOutcome(BaseModel):
     semver: str | None = None
     change: ChangeKind | None = None
     reasons: list[str] = Field(default_factory=list)
-    findings: list[dict[str, Any]] = Field(default_factory=list, description="static-analysis findings")
+    findings: list[Finding] = Field(default_factory=list, description="static-analysis findings")
     review_findings: list[ReviewFinding] = Field(
         default_factory=list, description="Poisoning-scan findings of a stored version: any puts it in the review "
                                           "queue as a flagged draft, not served until a curator approves it.")
-    test_report: dict[str, Any] | None = None
+    test_report: PublishTestReport | None = None
 
 
 class ReviewEntry(BaseModel):

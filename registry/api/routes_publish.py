@@ -186,7 +186,7 @@ async def publish_route(
         except AnalysisError as exc:
             return _rejected(request, PublishOutcome(
                 kind="rejected", reasons=[str(exc)],
-                findings=[f.model_dump(mode="json") if hasattr(f, "model_dump") else f for f in exc.findings]))
+                findings=list(exc.findings)))
         except SpecError as exc:
             raise InvalidRequest(str(exc)) from None
     elif content_type in {"application/json", ""} or content_type.endswith("+json"):

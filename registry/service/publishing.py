@@ -51,7 +51,7 @@ from sqlmodel import Session, col, delete, select
 from registry.db import audit, read_session, write_transaction
 from registry.errors import Conflict
 from registry.models import LinkKind, Tool, ToolVersion, VersionLink, VersionStatus
-from registry.schemas import ChangeKind, PublishOutcome, ReviewFinding, VersionSummary
+from registry.schemas import ChangeKind, PublishOutcome, PublishTestReport, ReviewFinding, VersionSummary
 from registry.service.embedding_index import EmbeddingIndex
 from registry.service.poisoning import scan_spec
 from registry.service.provenance import effective_provenance, provenance_adds, spec_of_version
@@ -252,7 +252,7 @@ class Publisher:
         findings = [f.model_dump(mode="json") for f in analysis.findings]
         if not analysis.ok or analysis.input_schema is None:
             reasons = [f"line {f.line}, col {f.col}: [{f.code}] {f.message}" for f in analysis.findings]
-            return PublishOutcome(kind="rejected", findings=findings,
+            return PublishOutcome(kind="rejected", findings=analysis.findings,
                                   reasons=reasons or ["static analysis failed without findings"])
         reasons = []
         stated_in = strip_schema_prose(spec.input_schema)
@@ -264,7 +264,7 @@ class Publisher:
             reasons.append(f"output_schema disagrees with the return annotation: stated {spec.output_schema}, "
                            f"derived {analysis.output_schema}")
         if reasons:
-            return PublishOutcome(kind="rejected", findings=findings, reasons=reasons)
+            return PublishOutcome(kind="rejected", findings=analysis.findings, reasons=reasons)
         derived = spec.model_copy(update={"input_schema": analysis.input_schema,
                                           "output_schema": analysis.output_schema,
                                           "description": spec.description or analysis.description})
@@ -275,8 +275,9 @@ class Publisher:
             return {"executed": False, "reason": "the tool has no tests: flagged draft until reviewed"}, None
         if self.sandbox is None:
             return {"executed": False, "reason": "no sandbox configured: tests were not executed"}, None
-        report = run_tests(self.sandbox, spec, self._limits)
-        as_dict = {"executed": True, "isolation": self.sandbox.isolation, **report.model_dump(mode="json")}
+        report = PublishTestReport(isolation=self.sandbox.isolation,
+                                   **run_tests(self.sandbox, spec, self._limits).model_dump())
+        as_dict = report.model_dump(mode="json")
         if report.ok:
             return as_dict, None
         reasons = []
@@ -287,7 +288,7 @@ class Publisher:
                    else f"returned {outcome.actual!r}")
             reasons.append(f"test {outcome.index} failed: {spec.entrypoint}(**{outcome.args!r}) expected "
                            f"{outcome.expected!r}, {got}")
-        return as_dict, PublishOutcome(kind="rejected", reasons=reasons, test_report=as_dict)
+        return as_dict, PublishOutcome(kind="rejected", reasons=reasons, test_report=report)
 
     @staticmethod
     def _exact(session: Session, ast_hash: str) -> str | None:
@@ -438,7 +439,8 @@ class Publisher:
                                   version=VersionSummary.of(version, spec.namespace, spec.name), semver=semver,
                                   change=change, reasons=_flag_reasons(not spec.tests, review, activate),
                                   review_findings=review,
-                                  test_report=report["tests"] if report["tests"].get("executed") else None)
+                                  test_report=PublishTestReport.model_validate(report["tests"])
+                                  if report["tests"].get("executed") else None)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod

@@ -50,7 +50,7 @@ def test_new_tool_is_stored_with_hashes_embedding_report_and_audit(engine: Engin
                                                  activate=True)
     assert outcome.kind == "new_tool", outcome
     assert outcome.semver == "1.0.0" and outcome.change is None
-    assert outcome.test_report is not None and outcome.test_report["passed"] == 2
+    assert outcome.test_report is not None and outcome.test_report.passed == 2
     [version] = stored(engine)
     assert outcome.version is not None and outcome.version.id == version.id
     assert version.status == VersionStatus.active and not version.flagged
@@ -101,7 +101,7 @@ def test_failing_test_is_rejected_listing_each_failure(sqlite_engine: Engine, sa
     assert outcome.kind == "rejected"
     assert len(outcome.reasons) == 2
     assert "test 0 failed: add(**{'a': 1, 'b': 2}) expected 3, returned -1" in outcome.reasons
-    assert outcome.test_report is not None and outcome.test_report["failed"] == 2
+    assert outcome.test_report is not None and outcome.test_report.failed == 2
     assert_nothing_written(sqlite_engine)
 
 
