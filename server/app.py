@@ -15,10 +15,10 @@ import anyio
 import anyio.to_thread
 from fastapi import FastAPI
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from registry.api.app import include_registry_routes
+from registry.api.problems import send_problem
 from registry.console import include_console
 from registry.container import RegistryServices, build_services
 from server.auth import ApiKeyVerifier, McpAuthGate
@@ -79,10 +79,7 @@ class _McpDispatcher:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = self.route(scope)
         if app is None:
-            response = JSONResponse({"type": "about:blank", "title": "Not found", "status": 404,
-                                     "detail": "No such path; the API is under /api/v1 and MCP at /mcp."},
-                                    status_code=404, media_type="application/problem+json")
-            await response(scope, receive, send)
+            await send_problem(scope, receive, send, 404, "No such path; the API is under /api/v1 and MCP at /mcp.")
             return
         await app(scope, receive, send)
 

@@ -8,7 +8,6 @@ lets anonymous callers through when reads are open, and refuses a *wrong* key ei
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import anyio.to_thread
@@ -19,11 +18,14 @@ from sqlalchemy.engine import Engine
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from registry.api.problems import send_problem
 from registry.models import Role
 from registry.schemas import Principal
 from registry.service.keys import verify_key
 
 __all__ = ["ApiKeyVerifier", "McpAuthGate", "caller_principal"]
+_CHALLENGE = {"www-authenticate": 'Bearer error="invalid_token"'}
+"""RFC 6750's challenge on every 401 of the MCP endpoints."""
 
 
 class ApiKeyVerifier:
@@ -76,13 +78,15 @@ class McpAuthGate:
         header = connection.headers.get("authorization")
         if header is None:
             if not self._anonymous_allowed:
-                await _unauthorized(send, "This server needs an API key: send 'Authorization: Bearer <key>'.")
+                await send_problem(scope, receive, send, 401, headers=_CHALLENGE,
+                                   detail="This server needs an API key: send 'Authorization: Bearer <key>'.")
                 return
             await self._app(scope, receive, send)
             return
         result = await self._backend.authenticate(connection)
         if result is None:
-            await _unauthorized(send, "The API key is unknown or revoked; create one with 'distillery keys create'.")
+            await send_problem(scope, receive, send, 401, headers=_CHALLENGE,
+                               detail="The API key is unknown or revoked; create one with 'distillery keys create'.")
             return
         credentials, user = result
         scope = {**scope, "user": user, "auth": credentials}
@@ -91,17 +95,3 @@ class McpAuthGate:
             await self._app(scope, receive, send)
         finally:
             auth_context_var.reset(reset)
-
-
-async def _unauthorized(send: Send, detail: str) -> None:
-    body = json.dumps({"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": detail}).encode()
-    await send({
-        "type": "http.response.start",
-        "status": 401,
-        "headers": [
-            (b"content-type", b"application/problem+json"),
-            (b"www-authenticate", b'Bearer error="invalid_token"'),
-            (b"content-length", str(len(body)).encode()),
-        ],
-    })
-    await send({"type": "http.response.body", "body": body})

@@ -86,9 +86,11 @@ def problem_response(status: int, detail: str, *, title: str | None = None, inst
 
 
 async def send_problem(scope: Scope, receive: Receive, send: Send, status: int, detail: str, *,
-                       title: str | None = None, **extensions: Any) -> None:
-    """Send a problem from raw ASGI code (middleware that runs outside the routes)."""
-    response = problem_response(status, detail, title=title, instance=scope.get("path"), **extensions)
+                       title: str | None = None, headers: Mapping[str, str] | None = None,
+                       **extensions: Any) -> None:
+    """Send a problem from raw ASGI code (middleware that runs outside the routes, the MCP auth gate)."""
+    response = problem_response(status, detail, title=title, instance=scope.get("path"), headers=headers,
+                                **extensions)
     await response(scope, receive, send)
 
 

@@ -185,6 +185,9 @@ async def test_wrong_key_cannot_connect(served: Served, mode: str) -> None:
     response = httpx.post(served.url, json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": "Bearer dst_nope"})
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "urn:distillery:problem:unauthorized" and "distillery keys create" in \
+        response.json()["detail"]
 
 
 async def test_closed_reads_need_a_key(served: Served) -> None:
@@ -207,7 +210,8 @@ async def test_bad_http_input_keeps_the_server_serving(served: Served) -> None:
     assert broken.status_code == 400
     huge = httpx.post(served.url, content=json.dumps({"pad": "x" * (2 << 20)}).encode(), headers=MCP_HEADERS)
     assert huge.status_code == 413
-    assert httpx.get(served.url.replace("/mcp", "/mcp/nope")).status_code == 404
+    missing = httpx.get(served.url.replace("/mcp", "/mcp/nope"))
+    assert missing.status_code == 404 and missing.json()["type"] == "urn:distillery:problem:not-found"
     async with connect(served.url) as client:
         result = await client.call_tool("math.add", {"a": 1, "b": 2})
         assert not result.is_error and result.structured_content == {"result": 3}
